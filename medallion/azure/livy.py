@@ -125,7 +125,8 @@ class BatchSpec:
     Attributes:
         artifact_root: the versioned folder ``medallion publish`` created (``abfss://...``).
         layer: ``bronze``, ``silver`` or ``gold``.
-        pipeline: a pipeline name (``orders`` -> ``conf/pipelines/orders.yaml``) or a path inside conf/.
+        pipeline: a pipeline name (``orders`` -> ``conf/pipelines/orders.yaml``) or a path inside conf/
+            (``pipelines/orders.yaml`` or ``conf/pipelines/orders.yaml``).
         environment: the environment file name under ``conf/env``.
         wheel: the wheel's file name in ``artifact_root``.
         executor_size: a Synapse node size (see ``EXECUTOR_SIZES``); also used for the driver.
@@ -149,10 +150,14 @@ class BatchSpec:
     @property
     def pipeline_file(self) -> str:
         """The pipeline file as the driver sees it, relative to its working directory."""
-        if "/" in self.pipeline or self.pipeline.endswith((".yaml", ".yml")):
-            path = self.pipeline
-            return path if path.startswith(f"{CONF_ALIAS}/") else f"{CONF_ALIAS}/pipelines/{path}"
-        return f"{CONF_ALIAS}/pipelines/{self.pipeline}.yaml"
+        path = self.pipeline.strip().lstrip("./")
+        if path.startswith(f"{CONF_ALIAS}/"):
+            return path
+        if "/" in path:
+            return f"{CONF_ALIAS}/{path}"
+        if not path.endswith((".yaml", ".yml")):
+            path = f"{path}.yaml"
+        return f"{CONF_ALIAS}/pipelines/{path}"
 
     @property
     def pipeline_name(self) -> str:

@@ -1,0 +1,4 @@
+"""``python -m medallion``: the same as the ``medallion`` command."""
+from medallion.cli import entrypoint
+
+entrypoint()

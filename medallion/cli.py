@@ -1,0 +1,162 @@
+"""The ``medallion`` command line (and the job files' entry point).
+
+Exit codes: 0 success; 1 the run failed; 2 bad usage or invalid configuration, reported before any
+Spark work starts (schema-level) or before any write (SQL that does not parse).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from medallion.config import EnvConfig, PipelineConfig, load_env, load_pipeline
+from medallion.errors import ConfigError, MedallionError
+from medallion.logs import configure_logging, mask_secrets
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger(__name__)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pipeline", required=True, help="the pipeline YAML file of one dataset")
+    parser.add_argument("--env", required=True, help="environment name: reads {conf-dir}/env/NAME.yaml")
+    parser.add_argument("--conf-dir", default="conf", help="configuration folder (default: ./conf)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medallion", description="Bronze / silver / gold lakehouse jobs on Delta.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the pipeline's layers")
+    _common(run)
+    run.add_argument("--layer", choices=["bronze", "silver", "gold", "all"], default="all")
+    run.add_argument("--output", choices=["text", "json"], default="text")
+    run.set_defaults(handler=_cmd_run)
+
+    validate = sub.add_parser("validate", help="validate the environment and pipeline files")
+    _common(validate)
+    validate.set_defaults(handler=_cmd_validate)
+
+    maintain = sub.add_parser("maintain", help="compact (OPTIMIZE) and VACUUM every table of the pipeline")
+    _common(maintain)
+    maintain.add_argument("--retention-hours", type=int, default=None, help="VACUUM retention (default: env file)")
+    maintain.add_argument(
+        "--allow-unsafe-retention", action="store_true", help="allow a retention below Delta's 168 h safety limit"
+    )
+    maintain.set_defaults(handler=_cmd_maintain)
+
+    schema = sub.add_parser("schema", help="write the JSON Schemas of the environment and pipeline files")
+    schema.add_argument("--out", default="schemas", help="output folder (default: ./schemas)")
+    schema.set_defaults(handler=_cmd_schema)
+
+    try:
+        from medallion.azure.commands import add_parsers
+    except ImportError:  # the azure commands are optional
+        pass
+    else:
+        add_parsers(sub)
+    return parser
+
+
+def _resolve_pipeline(arg: str, conf_dir: str) -> Path:
+    """The pipeline file as given, else under ``{conf-dir}/pipelines/`` or ``{conf-dir}/``."""
+    candidates = [Path(arg), Path(conf_dir) / "pipelines" / arg, Path(conf_dir) / arg]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return Path(arg)
+
+
+def load_configs(args: argparse.Namespace) -> tuple[EnvConfig, PipelineConfig, Path]:
+    """Load and validate both files (no JVM); raises ConfigError naming file and key."""
+    env_file = Path(args.conf_dir) / "env" / f"{args.env}.yaml"
+    if not env_file.is_file():
+        raise ConfigError(f"environment {args.env!r} not found (looked for {env_file})", file=str(env_file))
+    env = load_env(env_file)
+    pipeline_file = _resolve_pipeline(args.pipeline, args.conf_dir)
+    pipeline = load_pipeline(pipeline_file)
+    return env, pipeline, pipeline_file
+
+
+def _start_spark(env: EnvConfig, pipeline: PipelineConfig, pipeline_file: Path):  # type: ignore[no-untyped-def]
+    from medallion.session import get_spark
+    from medallion.validation import validate_pipeline_sql
+
+    spark = get_spark(env.spark, app_name=f"medallion-{pipeline.dataset}")
+    checked = validate_pipeline_sql(spark, pipeline, file=str(pipeline_file))
+    log.info("%s: %d SQL expression(s) parse", pipeline_file, checked)
+    return spark
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from medallion.runner import layers_for, run_pipeline
+
+    env, pipeline, pipeline_file = load_configs(args)
+    spark = _start_spark(env, pipeline, pipeline_file)
+    report = run_pipeline(spark, env, pipeline, layers_for(pipeline, args.layer))
+    if args.output == "json":
+        print(json.dumps(report.to_json(), default=str))
+    else:
+        print(report.to_text())
+    return 0 if report.ok else 1
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    env, pipeline, pipeline_file = load_configs(args)
+    _start_spark(env, pipeline, pipeline_file)
+    print(f"OK: {pipeline_file} ({pipeline.dataset}) is valid for environment {env.name}")
+    return 0
+
+
+def _cmd_maintain(args: argparse.Namespace) -> int:
+    from medallion.maintenance import maintain
+
+    env, pipeline, pipeline_file = load_configs(args)
+    spark = _start_spark(env, pipeline, pipeline_file)
+    done = maintain(
+        spark, env, pipeline, retention_hours=args.retention_hours, allow_unsafe=args.allow_unsafe_retention
+    )
+    for entry in done:
+        print(json.dumps(entry, default=str))
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from medallion.schemas import write_schemas
+
+    for path in write_schemas(Path(args.out)):
+        print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, run the command, return its exit code (the console entry point exits with it)."""
+    configure_logging()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigError as err:
+        log.error("invalid configuration: %s", err)
+        print(f"medallion: error: {mask_secrets(str(err))}", file=sys.stderr)
+        return 2
+    except MedallionError as err:
+        log.error("%s", err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # the last resort: log it (secrets masked) and fail the run
+        log.exception("unexpected error")
+        return 1
+
+
+def entrypoint() -> None:  # pragma: no cover - used by the job files
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entrypoint()

@@ -1,0 +1,383 @@
+"""Typed configuration: the environment file and the pipeline file of the contract.
+
+Both files are YAML, loaded safely (duplicate keys rejected), with ``${VAR}`` expanded from the process
+environment, then validated by frozen pydantic models that forbid unknown keys. Every problem is
+raised as :class:`~medallion.errors.ConfigError` naming the file and the key. Nothing here starts a
+JVM: SQL expressions are parsed later by :mod:`medallion.validation`.
+
+Example:
+    >>> env = load_env("conf/env/local.yaml")
+    >>> pipeline = load_pipeline("conf/pipelines/orders.yaml")
+    >>> env.table_path("bronze", pipeline.bronze.table)  # relative roots are made absolute
+    '/work/main/.lakehouse/bronze/orders'
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from medallion.errors import ConfigError
+
+__all__ = [
+    "EnvConfig",
+    "MaintenanceConfig",
+    "PipelineConfig",
+    "SourceConfig",
+    "BronzeConfig",
+    "SilverConfig",
+    "Expectation",
+    "GoldTable",
+    "Layer",
+    "LAYERS",
+    "load_env",
+    "load_pipeline",
+    "load_yaml",
+    "is_uri",
+    "join_path",
+]
+
+Layer = Literal["bronze", "silver", "gold"]
+LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use letters, digits and underscores, not starting with a digit"
+        )
+    return value
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+SqlText = Annotated[str, AfterValidator(_non_blank)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def is_uri(path: str) -> bool:
+    """True for ``abfss://``, ``file://`` and other URI-style paths."""
+    return bool(_URI.match(path))
+
+
+def join_path(root: str, *parts: str) -> str:
+    """Join path segments for local paths and URIs alike (no ``os.sep`` surprises on ``abfss://``)."""
+    out = root.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
+
+
+# --------------------------------------------------------------------------- environment file
+
+
+class MaintenanceConfig(_Model):
+    """Table maintenance settings (``medallion maintain``)."""
+
+    vacuum_retention_hours: int = Field(default=168, ge=0)
+    allow_unsafe_retention: bool = False
+
+
+class EnvConfig(_Model):
+    """``conf/env/NAME.yaml``: where landing files arrive and where Delta tables live."""
+
+    name: Identifier
+    landing_root: SqlText
+    lakehouse_root: SqlText
+    spark: dict[str, str] = Field(default_factory=dict)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+
+    @field_validator("landing_root", "lakehouse_root")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        # Local relative paths are taken from the current directory once, here, so Spark and Delta
+        # never see a relative path (Delta's table builder rejects them).
+        return value if is_uri(value) else os.path.abspath(value)
+
+    @field_validator("spark", mode="before")
+    @classmethod
+    def _spark_values_as_strings(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): _scalar_to_str(v) for k, v in value.items()}
+        return value
+
+    def table_path(self, layer: str, table: str) -> str:
+        """``{lakehouse_root}/{layer}/{table}``."""
+        return join_path(self.lakehouse_root, layer, table)
+
+    @property
+    def audit_path(self) -> str:
+        """The run log table: ``{lakehouse_root}/_audit/runs``."""
+        return join_path(self.lakehouse_root, "_audit", "runs")
+
+    def resolve_landing(self, path: str) -> str:
+        """A source path relative to ``landing_root``, unless it is absolute or a URI."""
+        if is_uri(path) or os.path.isabs(path):
+            return path
+        return join_path(self.landing_root, path)
+
+
+def _scalar_to_str(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+# --------------------------------------------------------------------------- pipeline file
+
+
+class SourceConfig(_Model):
+    """Where the raw files are and how to read them."""
+
+    format: Literal["json", "csv", "parquet"]
+    path: SqlText
+    source_system: SqlText
+    options: dict[str, str] = Field(default_factory=dict)
+    schema_: str | None = Field(default=None, alias="schema")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _option_values_as_strings(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): _scalar_to_str(v) for k, v in value.items()}
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _no_reader_overrides(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = {"mode", "columnnameofcorruptrecord"} & {k.lower() for k in value}
+        if reserved:
+            raise ValueError(
+                f"options {sorted(reserved)} are set by medallion (PERMISSIVE, _corrupt_record) and cannot be overridden"
+            )
+        return value
+
+
+class BronzeConfig(_Model):
+    table: Identifier
+
+
+class Expectation(_Model):
+    """A data-quality rule: a row passes only where ``expr`` is true (null fails)."""
+
+    name: Identifier
+    expr: SqlText
+    action: Literal["warn", "drop", "fail"]
+
+
+class SilverConfig(_Model):
+    """Cleansing, expectations, dead-letter table and the newest-wins MERGE."""
+
+    table: Identifier
+    keys: list[Identifier] = Field(min_length=1)
+    sequence_by: Identifier
+    columns: dict[Identifier, SqlText] = Field(min_length=1)
+    expectations: list[Expectation] = Field(default_factory=list)
+    dlq_table: Identifier | None = None
+    max_quarantine_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> SilverConfig:
+        unknown = [k for k in self.keys if k not in self.columns]
+        if unknown:
+            raise ValueError(f"keys {unknown} are not among the output columns {list(self.columns)}")
+        if len(set(self.keys)) != len(self.keys):
+            raise ValueError(f"keys {self.keys} repeat a column")
+        if self.sequence_by not in self.columns:
+            raise ValueError(f"sequence_by {self.sequence_by!r} is not among the output columns {list(self.columns)}")
+        names = [e.name for e in self.expectations]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"expectation names {repeated} are used more than once")
+        if self.dlq_table is not None and self.dlq_table == self.table:
+            raise ValueError("dlq_table must differ from table")
+        return self
+
+    @property
+    def dlq(self) -> str:
+        """The dead-letter table name (default ``{table}_dlq``)."""
+        return self.dlq_table or f"{self.table}_dlq"
+
+
+class GoldTable(_Model):
+    """One gold aggregate: declarative (derive / filter / group_by / measures) or a ``sql`` SELECT.
+
+    In ``sql`` the silver table is referred to as ``{silver}``.
+    """
+
+    table: Identifier
+    group_by: list[Identifier] = Field(default_factory=list)
+    derive: dict[Identifier, SqlText] = Field(default_factory=dict)
+    measures: dict[Identifier, SqlText] = Field(default_factory=dict)
+    filter: SqlText | None = None
+    sql: SqlText | None = None
+    partition_by: list[Identifier] = Field(default_factory=list)
+    zorder_by: list[Identifier] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> GoldTable:
+        if self.sql is not None:
+            declarative = [k for k in ("group_by", "derive", "measures", "filter") if getattr(self, k)]
+            if declarative:
+                raise ValueError(f"sql cannot be combined with {declarative}")
+            if "{silver}" not in self.sql:
+                raise ValueError("sql must read the silver table through the {silver} placeholder")
+        elif not self.measures:
+            raise ValueError("declare measures (or a sql SELECT)")
+        else:
+            clash = sorted(set(self.measures) & set(self.group_by))
+            if clash:
+                raise ValueError(f"measures {clash} clash with group_by columns")
+            missing = [c for c in self.partition_by if c not in self.group_by]
+            if missing:
+                raise ValueError(f"partition_by {missing} must be among group_by {self.group_by}")
+        overlap = sorted(set(self.zorder_by) & set(self.partition_by))
+        if overlap:
+            raise ValueError(f"zorder_by {overlap} are partition columns; Z-order other columns")
+        return self
+
+
+class PipelineConfig(_Model):
+    """One dataset's pipeline file."""
+
+    dataset: Identifier
+    source: SourceConfig
+    bronze: BronzeConfig
+    silver: SilverConfig | None = None
+    gold: list[GoldTable] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_tables(self) -> PipelineConfig:
+        if self.gold and self.silver is None:
+            raise ValueError("gold tables need a silver section to read from")
+        names = [g.table for g in self.gold]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"gold tables {repeated} are declared more than once")
+        return self
+
+    def tables(self, env: EnvConfig) -> dict[str, str]:
+        """Every Delta table this pipeline writes, as ``{"layer/name": path}``."""
+        out = {f"bronze/{self.bronze.table}": env.table_path("bronze", self.bronze.table)}
+        if self.silver is not None:
+            out[f"silver/{self.silver.table}"] = env.table_path("silver", self.silver.table)
+            out[f"silver/{self.silver.dlq}"] = env.table_path("silver", self.silver.dlq)
+        for g in self.gold:
+            out[f"gold/{g.table}"] = env.table_path("gold", g.table)
+        return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys instead of silently keeping the last one."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping safely, expanding ``${VAR}`` from the environment.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, is not a mapping, or names an unset variable.
+    """
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read the file ({err.strerror or err})", file=file) from err
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise ConfigError(f"not valid YAML: {err}", file=file) from err
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping at the top level, got {type(data).__name__}", file=file)
+    return _expand(data, file, ())
+
+
+def _expand(value: Any, file: str, where: tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, file, (*where, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, file, (*where, str(i))) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"environment variable ${{{name}}} is not set", file=file, key=".".join(where))
+            return os.environ[name]
+
+        return _ENV_VAR.sub(substitute, value)
+    return value
+
+
+def _validate(model: type[_Model], data: dict[str, Any], file: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        # Built from loc + msg only: pydantic's own str() echoes input values, which may hold secrets.
+        lines = []
+        for e in err.errors(include_input=False, include_url=False):
+            key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"{key}: {msg}")
+        # `from None`: the chained pydantic error would print the input values again.
+        raise ConfigError("; ".join(lines), file=file) from None
+
+
+def load_env(path: str | Path) -> EnvConfig:
+    """Load and validate an environment file."""
+    return _validate(EnvConfig, load_yaml(path), str(path))
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    """Load and validate a pipeline file."""
+    return _validate(PipelineConfig, load_yaml(path), str(path))

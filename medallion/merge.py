@@ -1,0 +1,376 @@
+"""The newest-wins Delta MERGE, built from a typed model, with bounded retry on write conflicts.
+
+:class:`MergeSpec` says what to merge: the key columns, the sequence column whose newest value wins,
+the columns written on insert and update, and (optionally) a column whose change makes an
+equal-sequence row worth rewriting. From it come the fixed-alias conditions (target ``t``, source
+``s``) of :func:`merge_into`:
+
+* a new key is inserted;
+* an existing key is updated only when the incoming sequence is newer, or equal with different
+  content: a stale version arriving late never overwrites a newer one, and the same record applied
+  twice changes nothing;
+* a null sequence counts as the oldest possible value.
+
+Each source row therefore either inserts, updates, or is left unapplied, so ``numSourceRows -
+inserted - updated`` is exactly the number of rows superseded by what the table already holds.
+
+Exactly-once across crashes uses Delta's idempotent writes: every commit carries a ``(txnAppId,
+txnVersion)`` pair, Delta drops a second commit of the same pair, and :func:`committed_txn_version`
+reads the last committed version back, so the watermark and the data commit atomically.
+
+Example:
+    >>> spec = MergeSpec(keys=("order_id",), sequence_by="updated_at", columns=("order_id", "updated_at"))
+    >>> metrics = merge_into(spark, "/lake/silver/orders", source_df, spec,
+    ...                      app_id="medallion.silver.orders", txn_version=7, run_id="run-1")
+    >>> metrics.inserted, metrics.updated
+    (3, 1)
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
+from delta.tables import DeltaTable
+from py4j.protocol import Py4JError
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
+from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from medallion.errors import RunError
+from medallion.quality import quote
+
+__all__ = [
+    "TARGET",
+    "SOURCE",
+    "RETRYABLE",
+    "MergeSpec",
+    "MergeMetrics",
+    "rank_versions",
+    "merge_into",
+    "append_idempotent",
+    "ensure_table",
+    "committed_txn_version",
+    "latest_version",
+    "session_conf",
+    "retrying",
+]
+
+log = logging.getLogger(__name__)
+
+TARGET = "t"
+SOURCE = "s"
+
+#: Delta's write-conflict exceptions worth retrying. ``ConcurrentTransactionException`` is not among
+#: them: it means another run committed the same idempotent transaction, and a retry would be dropped.
+RETRYABLE: tuple[type[Exception], ...] = (
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentWriteException,
+    MetadataChangedException,
+    ProtocolChangedException,
+    DeltaConcurrentModificationException,
+)
+
+_TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+_TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """What a newest-wins MERGE writes and how it decides.
+
+    Attributes:
+        keys: the key columns (matched with ``=``; null keys never match, so filter them first).
+        sequence_by: the column whose newest value wins.
+        columns: the columns written on insert and on update (must include keys and sequence_by).
+            A column new to the target is added to its schema (schema evolution).
+        change_column: when set, an equal-sequence row updates only if this column differs
+            (e.g. a record hash); when None, equal sequences always update.
+        tiebreak: columns ordering equal-sequence versions within one batch, newest first (descending).
+    """
+
+    keys: tuple[str, ...]
+    sequence_by: str
+    columns: tuple[str, ...]
+    change_column: str | None = None
+    tiebreak: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError("a MERGE needs at least one key")
+        missing = [c for c in (*self.keys, self.sequence_by) if c not in self.columns]
+        if self.change_column is not None and self.change_column not in self.columns:
+            missing.append(self.change_column)
+        if missing:
+            raise ValueError(f"columns {missing} must be among the merged columns {list(self.columns)}")
+
+    def key_condition(self) -> Column:
+        """``t.k1 = s.k1 AND ...``."""
+        cond = _col(TARGET, self.keys[0]) == _col(SOURCE, self.keys[0])
+        for key in self.keys[1:]:
+            cond = cond & (_col(TARGET, key) == _col(SOURCE, key))
+        return cond
+
+    def update_condition(self) -> Column:
+        """Update a matched row only when the incoming version is newer (or equal and changed)."""
+        s_seq, t_seq = _col(SOURCE, self.sequence_by), _col(TARGET, self.sequence_by)
+        newer = (s_seq > t_seq) | (t_seq.isNull() & s_seq.isNotNull())
+        if self.change_column is None:
+            same = s_seq.eqNullSafe(t_seq)
+        else:
+            changed = ~_col(SOURCE, self.change_column).eqNullSafe(_col(TARGET, self.change_column))
+            same = s_seq.eqNullSafe(t_seq) & changed
+        return newer | same
+
+    def assignments(self) -> dict[str, Column]:
+        """``{target column: source column}`` for both insert and update."""
+        return {quote(c): _col(SOURCE, c) for c in self.columns}
+
+    def newest_first(self) -> list[Column]:
+        """Ordering of versions of one key, newest first (null sequences last)."""
+        return [F.col(quote(c)).desc_nulls_last() for c in (self.sequence_by, *self.tiebreak)]
+
+
+@dataclass(frozen=True)
+class MergeMetrics:
+    """What one MERGE commit did, from Delta's operation metrics."""
+
+    version: int
+    source_rows: int
+    inserted: int
+    updated: int
+
+    @property
+    def unapplied(self) -> int:
+        """Source rows neither inserted nor updated: stale (or identical) against the target."""
+        return self.source_rows - self.inserted - self.updated
+
+
+def rank_versions(spec: MergeSpec, *, column: str = "_rank", within: Sequence[str] = ()) -> Callable[[DataFrame], DataFrame]:
+    """A transform numbering the versions of each key, 1 = newest (deterministic on ties).
+
+    Args:
+        spec: keys, sequence and tie-break columns.
+        column: the name of the rank column added.
+        within: extra partition columns (e.g. a quarantine flag, so rejected rows do not compete).
+    """
+    window = Window.partitionBy(*[F.col(quote(c)) for c in (*within, *spec.keys)]).orderBy(*spec.newest_first())
+
+    def transform(df: DataFrame) -> DataFrame:
+        return df.withColumn(column, F.row_number().over(window))
+
+    return transform
+
+
+def merge_into(
+    spark: SparkSession,
+    path: str,
+    source: DataFrame,
+    spec: MergeSpec,
+    *,
+    app_id: str,
+    txn_version: int,
+    run_id: str,
+    properties: Mapping[str, str] | None = None,
+    max_attempts: int = 3,
+    wait_seconds: float = 1.0,
+) -> MergeMetrics:
+    """MERGE ``source`` (one row per key) into the Delta table at ``path`` as an idempotent commit.
+
+    The table is created from the source schema (with ``properties``) if it does not exist yet.
+    The commit carries ``(app_id, txn_version)`` and ``userMetadata = run_id``; its metrics are read
+    back from the table history by that run id.
+
+    Args:
+        spark: the session.
+        path: the target table.
+        source: the rows to merge, at most one per key, with ``spec.columns``.
+        spec: the MERGE model.
+        app_id: the idempotent-writer id (stable for this target and its source).
+        txn_version: this batch's transaction version; must exceed the last committed one.
+        run_id: recorded as the commit's userMetadata.
+        properties: table properties used when the table is created.
+        max_attempts: bound on attempts when Delta reports a write conflict.
+        wait_seconds: base of the exponential back-off between attempts.
+
+    Returns:
+        The commit's version and inserted / updated / source row counts.
+
+    Raises:
+        RunError: the conflict persisted after ``max_attempts``, another run committed the same
+            transaction, or the commit could not be found.
+    """
+    ensure_table(spark, path, source.select(*[quote(c) for c in spec.columns]).schema, properties or {})
+    confs = {_TXN_APP_ID: app_id, _TXN_VERSION: str(txn_version), _USER_METADATA: run_id}
+
+    def attempt() -> None:
+        # A fresh DeltaTable per attempt: a conflicting commit may have changed the schema.
+        target = DeltaTable.forPath(spark, path).alias(TARGET)
+        assignments = spec.assignments()
+        with session_conf(spark, confs):
+            (
+                target.merge(source.alias(SOURCE), spec.key_condition())
+                .whenMatchedUpdate(condition=spec.update_condition(), set=assignments)
+                .whenNotMatchedInsert(values=assignments)
+                .withSchemaEvolution()
+                .execute()
+            )
+
+    _with_retry(attempt, f"MERGE into {path}", max_attempts=max_attempts, wait_seconds=wait_seconds)
+    commit = _find_commit(spark, path, run_id, "MERGE")
+    if commit is None:
+        raise RunError(
+            f"MERGE into {path} was not committed: transaction {app_id}@{txn_version} was already applied "
+            "(another run processed the same input)"
+        )
+    version, metrics = commit
+    out = MergeMetrics(
+        version=version,
+        source_rows=int(metrics.get("numSourceRows", 0)),
+        inserted=int(metrics.get("numTargetRowsInserted", 0)),
+        updated=int(metrics.get("numTargetRowsUpdated", 0)),
+    )
+    log.info("MERGE into %s committed version %s: %s", path, version, out)
+    return out
+
+
+def append_idempotent(
+    df: DataFrame,
+    path: str,
+    *,
+    app_id: str,
+    txn_version: int,
+    run_id: str,
+    max_attempts: int = 3,
+    wait_seconds: float = 1.0,
+) -> int | None:
+    """Append ``df`` to the Delta table at ``path`` (created if missing) as an idempotent commit.
+
+    New columns are merged into the table schema. If ``(app_id, txn_version)`` was already
+    committed, Delta drops the append and None is returned.
+
+    Returns:
+        The version committed, or None when the transaction had already been applied.
+    """
+
+    def attempt() -> None:
+        (
+            df.write.format("delta")
+            .mode("append")
+            .option("mergeSchema", "true")
+            .option("txnAppId", app_id)
+            .option("txnVersion", str(txn_version))
+            .option("userMetadata", run_id)
+            .save(path)
+        )
+
+    _with_retry(attempt, f"append to {path}", max_attempts=max_attempts, wait_seconds=wait_seconds)
+    commit = _find_commit(spark=df.sparkSession, path=path, run_id=run_id, operation="WRITE")
+    return None if commit is None else commit[0]
+
+
+def ensure_table(spark: SparkSession, path: str, schema: StructType, properties: Mapping[str, str]) -> None:
+    """Create an empty Delta table at ``path`` with ``schema`` (all columns nullable) if none exists."""
+    if DeltaTable.isDeltaTable(spark, path):
+        return
+    nullable = StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(nullable)
+    for key, value in properties.items():
+        builder = builder.property(key, value)
+    builder.execute()
+    log.info("created Delta table %s", path)
+
+
+def latest_version(spark: SparkSession, path: str) -> int:
+    """The latest committed version of the Delta table at ``path``."""
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").head()[0])
+
+
+def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
+    """The last ``txnVersion`` committed to the table at ``path`` by ``app_id`` (None: never, or no table).
+
+    Delta keeps these ``SetTransaction`` versions in the table snapshot itself; there is no Python API
+    for them, so this reads the snapshot through the JVM.
+    """
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    try:
+        jvm = spark.sparkContext._jvm
+        assert jvm is not None
+        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+        snapshot = delta_log.update(getattr(delta_log, "update$default$1")(), getattr(delta_log, "update$default$2")())
+        found = snapshot.transactions().get(app_id)
+        return int(found.get()) if found.isDefined() else None
+    except Py4JError as err:
+        raise RunError(f"cannot read the transaction state of {path}: {type(err).__name__}") from err
+
+
+@contextmanager
+def session_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Set session confs for the duration of a block, restoring the previous values after."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    try:
+        for key, value in settings.items():
+            spark.conf.set(key, value)
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def retrying(max_attempts: int = 3, wait_seconds: float = 1.0) -> Retrying:
+    """The retry policy for Delta commits: only :data:`RETRYABLE` conflicts, at most ``max_attempts``."""
+    return Retrying(
+        retry=retry_if_exception_type(RETRYABLE),
+        stop=stop_after_attempt(max_attempts),
+        wait=wait_exponential(multiplier=wait_seconds, max=30),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )
+
+
+def _with_retry(fn: Callable[[], None], what: str, *, max_attempts: int, wait_seconds: float) -> None:
+    try:
+        for attempt in retrying(max_attempts, wait_seconds):
+            with attempt:
+                fn()
+    except ConcurrentTransactionException as err:
+        raise RunError(f"{what}: another run committed the same transaction concurrently") from err
+    except RETRYABLE as err:
+        raise RunError(f"{what}: write conflict persisted after {max_attempts} attempts ({type(err).__name__})") from err
+
+
+def _find_commit(spark: SparkSession, path: str, run_id: str, operation: str) -> tuple[int, dict[str, str]] | None:
+    rows = (
+        DeltaTable.forPath(spark, path)
+        .history(20)
+        .where((F.col("userMetadata") == F.lit(run_id)) & (F.col("operation") == F.lit(operation)))
+        .orderBy(F.col("version").desc())
+        .select("version", "operationMetrics")
+        .collect()
+    )
+    if not rows:
+        return None
+    return int(rows[0]["version"]), dict(rows[0]["operationMetrics"] or {})
+
+
+def _col(alias: str, name: str) -> Column:
+    return F.col(f"{alias}.{quote(name)}")

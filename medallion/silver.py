@@ -1,0 +1,326 @@
+"""Silver: bronze rows cleansed, checked, deduplicated and MERGEd newest-wins, exactly once.
+
+One run:
+
+1. **Plan the input.** Silver consumes bronze by table version. The last bronze version applied is
+   the ``txnVersion`` of silver's own MERGE commit (Delta idempotent writes, app id
+   ``medallion.silver.<bronze table>``), so the watermark and the data move in one commit. The run
+   reads bronze's change data feed from the next version to the latest one.
+2. **Cleanse and check** (:mod:`medallion.quality`): the ``columns:`` expressions, every expectation
+   in one pass, the original bronze row kept alongside; then rank the versions of each key.
+3. **Count once**: the prepared frame is persisted and summarised by one aggregation. A violated
+   ``fail`` rule or ``max_quarantine_fraction`` raises :class:`~medallion.errors.ExpectationFailed`
+   here, before anything is written.
+4. **Dead-letter** the quarantined rows (original bronze columns + ``_failed_rules``,
+   ``_bronze_version``, ``_quarantine_run_id``, ``_quarantined_at``) as an idempotent append carrying
+   the same ``(app id, bronze version)``.
+5. **MERGE** the newest valid row of each key into silver (:mod:`medallion.merge`), committing the
+   watermark.
+
+Crash safety: a crash before step 4 leaves nothing. A crash between steps 4 and 5 leaves the
+dead-letter table one batch ahead of silver; the next run sees that and re-processes exactly that
+batch's bronze versions (not the newer ones), skipping the dead-letter append it already made, then
+MERGEs. A crash after step 5 leaves everything committed. Rows are never skipped nor applied twice.
+
+Accounting: ``rows_in = rows_out + rows_quarantined + rows_superseded``, where ``rows_out`` is rows
+inserted + updated by the MERGE (Delta's metrics), and ``rows_superseded`` counts older versions of a
+key within the batch plus rows the MERGE left unapplied because silver already held a newer (or the
+identical) version.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from medallion.audit import LayerResult
+from medallion.config import EnvConfig, PipelineConfig, SilverConfig
+from medallion.errors import ConfigError, ExpectationFailed, RunError
+from medallion.merge import (
+    MergeSpec,
+    append_idempotent,
+    committed_txn_version,
+    latest_version,
+    merge_into,
+    rank_versions,
+    session_conf,
+)
+from medallion.quality import (
+    FAILED_RULES,
+    QUARANTINED,
+    SOURCE_STRUCT,
+    check_expectations,
+    cleanse,
+    quality_aggregates,
+    quote,
+)
+
+__all__ = ["run_silver", "prepare", "merge_spec", "read_bronze_changes", "app_id", "SILVER_AUDIT_COLUMNS", "DLQ_AUDIT_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+BRONZE_VERSION = "_bronze_version"
+RANK = "_rank"
+SILVER_AUDIT_COLUMNS = ("_record_hash", BRONZE_VERSION, "_ingested_at", "_run_id", "_updated_at")
+DLQ_AUDIT_COLUMNS = (FAILED_RULES, BRONZE_VERSION, "_quarantine_run_id", "_quarantined_at")
+_TABLE_PROPERTIES = {"delta.enableChangeDataFeed": "true"}
+
+#: Hook called with a step name ("planned", "checked", "dead_lettered", "merged"): a seam for tests.
+StepHook = Callable[[str], None]
+
+
+def app_id(pipeline: PipelineConfig) -> str:
+    """The idempotent-writer id of silver's commits: which bronze table's versions they consume."""
+    return f"medallion.silver.{pipeline.bronze.table}"
+
+
+def merge_spec(silver: SilverConfig) -> MergeSpec:
+    """The MERGE model of a silver table: newest ``sequence_by`` wins; the bronze record hash decides ties."""
+    return MergeSpec(
+        keys=tuple(silver.keys),
+        sequence_by=silver.sequence_by,
+        columns=(*silver.columns, *SILVER_AUDIT_COLUMNS),
+        change_column="_record_hash",
+        tiebreak=(BRONZE_VERSION, "_ingested_at", "_record_hash"),
+    )
+
+
+def read_bronze_changes(spark: SparkSession, path: str, start: int, end: int) -> DataFrame:
+    """Rows appended to bronze in versions ``start..end``, with ``_bronze_version`` (their commit)."""
+    changes = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", start)
+        .option("endingVersion", end)
+        .load(path)
+    )
+    inserted = changes.where(F.col("_change_type") == F.lit("insert"))
+    return inserted.drop("_change_type", "_commit_timestamp").withColumnRenamed("_commit_version", BRONZE_VERSION)
+
+
+def prepare(silver: SilverConfig, *, run_id: str, now: datetime) -> Callable[[DataFrame], DataFrame]:
+    """A pure transform from bronze rows (with ``_bronze_version``) to checked, ranked silver candidates.
+
+    The result has ``_bronze`` (the original bronze row), the output columns, silver's audit columns,
+    ``_failed_rules``, ``_quarantined``, ``_warned`` and ``_rank`` (1 = newest valid version of its key).
+    """
+    spec = merge_spec(silver)
+    ts = _utc(now)
+
+    def transform(bronze: DataFrame) -> DataFrame:
+        cleansed = bronze.transform(cleanse(silver.columns, passthrough=(BRONZE_VERSION,)))
+        fields = set(bronze.columns)
+        record_hash = (
+            F.col(f"{SOURCE_STRUCT}._record_hash")
+            if "_record_hash" in fields
+            else F.sha2(F.to_json(F.col(SOURCE_STRUCT)), 256)
+        )
+        ingested_at = F.col(f"{SOURCE_STRUCT}._ingested_at") if "_ingested_at" in fields else F.lit(None)
+        audited = cleansed.select(
+            "*",
+            record_hash.alias("_record_hash"),
+            ingested_at.cast("timestamp").alias("_ingested_at"),
+            F.lit(run_id).alias("_run_id"),
+            F.lit(ts).cast("timestamp").alias("_updated_at"),
+        )
+        checked = audited.transform(check_expectations(silver.expectations, keys=silver.keys))
+        return checked.transform(rank_versions(spec, column=RANK, within=(QUARANTINED,)))
+
+    return transform
+
+
+def run_silver(
+    spark: SparkSession,
+    env: EnvConfig,
+    pipeline: PipelineConfig,
+    result: LayerResult,
+    *,
+    now: datetime,
+    on_step: StepHook | None = None,
+) -> LayerResult:
+    """Run the silver layer of ``pipeline`` (see the module docstring).
+
+    Args:
+        spark: the session.
+        env: where the tables live.
+        pipeline: the pipeline; must declare ``silver``.
+        result: pre-filled by the runner; counts, versions and details are filled in as the run goes.
+        now: the injected clock (``_updated_at`` / ``_quarantined_at``).
+        on_step: called after each step with its name; tests use it to simulate a crash.
+
+    Returns:
+        ``result``, with status ``skipped`` when bronze had nothing new.
+
+    Raises:
+        ExpectationFailed: a ``fail`` rule was violated or the quarantine threshold was exceeded
+            (nothing was written).
+        RunError: bronze is missing or was re-created, or a write failed.
+        ConfigError: a ``columns:`` or ``expectations:`` expression does not resolve against bronze.
+    """
+    silver = pipeline.silver
+    if silver is None:
+        raise ConfigError("the pipeline declares no silver section", key="silver")
+    hook = on_step or (lambda _step: None)
+    bronze_path = env.table_path("bronze", pipeline.bronze.table)
+    silver_path = env.table_path("silver", silver.table)
+    dlq_path = env.table_path("silver", silver.dlq)
+    writer = app_id(pipeline)
+
+    if not DeltaTable.isDeltaTable(spark, bronze_path):
+        raise RunError(f"bronze table {bronze_path} does not exist: run the bronze layer first")
+    latest = latest_version(spark, bronze_path)
+    applied = committed_txn_version(spark, silver_path, writer)
+    dead_lettered = committed_txn_version(spark, dlq_path, writer)
+    done = -1 if applied is None else applied
+    if max(done, -1 if dead_lettered is None else dead_lettered) > latest:
+        raise RunError(
+            f"silver {silver_path} has consumed bronze up to version {max(done, dead_lettered or -1)} but bronze "
+            f"{bronze_path} is only at version {latest}: bronze was re-created; rebuild silver"
+        )
+    resumed = dead_lettered is not None and dead_lettered > done
+    start, end = done + 1, (dead_lettered if resumed and dead_lettered is not None else latest)
+    result.source_version = end if end >= start else applied
+    result.details["bronze_versions"] = [start, end]
+    if resumed:
+        log.warning(
+            "silver %s: resuming an interrupted batch (bronze versions %s..%s already dead-lettered)",
+            silver.table, start, end,
+        )
+        result.details["resumed"] = True
+    if end < start:
+        log.info("silver %s: nothing new in bronze (at version %s)", silver.table, latest)
+        result.status = "skipped"
+        return result
+    hook("planned")
+
+    # Cast failures must become null (the contract), whatever the session's ANSI setting.
+    with session_conf(spark, {"spark.sql.ansi.enabled": "false"}):
+        bronze = read_bronze_changes(spark, bronze_path, start, end)
+        prepared = bronze.transform(prepare(silver, run_id=result.run_id, now=now))
+        prepared.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            _run_batch(spark, silver, prepared, result, hook=hook, now=now, resumed=resumed,
+                       dlq_path=dlq_path, silver_path=silver_path, writer=writer, end=end,
+                       dead_lettered=dead_lettered)
+        finally:
+            prepared.unpersist()
+    return result
+
+
+def _run_batch(
+    spark: SparkSession,
+    silver: SilverConfig,
+    prepared: DataFrame,
+    result: LayerResult,
+    *,
+    hook: StepHook,
+    now: datetime,
+    resumed: bool,
+    dlq_path: str,
+    silver_path: str,
+    writer: str,
+    end: int,
+    dead_lettered: int | None,
+) -> None:
+    summary = _summarise(prepared, silver)
+    result.rows_in = summary["rows_in"]
+    result.rows_corrupt = summary["rows_corrupt"]
+    result.rows_quarantined = summary["rows_quarantined"]
+    result.rows_warned = summary["rows_warned"]
+    rule_counts = {e.name: summary[f"rule:{e.name}"] for e in silver.expectations}
+    result.details["expectations"] = rule_counts
+    result.details["null_key"] = summary["null_key"]
+    result.details["superseded_in_batch"] = summary["superseded_in_batch"]
+    if result.rows_in == 0:
+        log.info("silver %s: bronze versions hold no new rows", silver.table)
+        result.status = "skipped"
+        return
+    _enforce(silver, rule_counts, result)
+    hook("checked")
+
+    if result.rows_quarantined and not (resumed and dead_lettered is not None and dead_lettered >= end):
+        dlq = prepared.where(F.col(QUARANTINED)).select(*_dead_letter_columns(prepared, result.run_id, now))
+        version = append_idempotent(dlq, dlq_path, app_id=writer, txn_version=end, run_id=result.run_id)
+        result.details["dlq_version"] = version
+    result.details["dlq_rows"] = result.rows_quarantined
+    hook("dead_lettered")
+
+    spec = merge_spec(silver)
+    source = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1)).select(*[quote(c) for c in spec.columns])
+    metrics = merge_into(
+        spark, silver_path, source, spec,
+        app_id=writer, txn_version=end, run_id=result.run_id, properties=_TABLE_PROPERTIES,
+    )
+    result.target_version = metrics.version
+    result.rows_out = metrics.inserted + metrics.updated
+    result.rows_superseded = summary["superseded_in_batch"] + metrics.unapplied
+    result.details["merge"] = {
+        "source_rows": metrics.source_rows,
+        "inserted": metrics.inserted,
+        "updated": metrics.updated,
+        "unapplied": metrics.unapplied,
+    }
+    hook("merged")
+    if metrics.source_rows != summary["merge_rows"]:
+        log.error(
+            "silver %s: MERGE read %s source rows, expected %s; the run's counts do not add up",
+            silver.table, metrics.source_rows, summary["merge_rows"],
+        )
+    log.info(
+        "silver %s: %s in = %s merged (%s inserted, %s updated) + %s quarantined + %s superseded; %s warned",
+        silver.table, result.rows_in, result.rows_out, metrics.inserted, metrics.updated,
+        result.rows_quarantined, result.rows_superseded, result.rows_warned,
+    )
+
+
+def _summarise(prepared: DataFrame, silver: SilverConfig) -> dict[str, int]:
+    """Every count of the run in one aggregation over the persisted frame."""
+    valid = ~F.col(QUARANTINED)
+    row = prepared.agg(
+        *quality_aggregates(silver.expectations),
+        F.coalesce(F.sum(F.when(valid & (F.col(RANK) > 1), 1).otherwise(0)), F.lit(0)).alias("superseded_in_batch"),
+        F.coalesce(F.sum(F.when(valid & (F.col(RANK) == 1), 1).otherwise(0)), F.lit(0)).alias("merge_rows"),
+    ).head()
+    assert row is not None
+    return {key: int(value or 0) for key, value in row.asDict().items()}
+
+
+def _enforce(silver: SilverConfig, rule_counts: dict[str, int], result: LayerResult) -> None:
+    """Raise before any write when a ``fail`` rule broke or too many rows were quarantined."""
+    broken = {e.name: rule_counts[e.name] for e in silver.expectations if e.action == "fail" and rule_counts[e.name]}
+    if broken:
+        listed = ", ".join(f"{name} ({n} of {result.rows_in} rows)" for name, n in broken.items())
+        raise ExpectationFailed(
+            f"silver {silver.table}: fail expectation(s) violated: {listed}; nothing was written",
+            rules=broken,
+        )
+    limit = silver.max_quarantine_fraction
+    if limit is not None and result.rows_in and result.rows_quarantined / result.rows_in > limit:
+        raise ExpectationFailed(
+            f"silver {silver.table}: {result.rows_quarantined} of {result.rows_in} rows quarantined "
+            f"({result.rows_quarantined / result.rows_in:.1%}), above max_quarantine_fraction {limit:.1%}; "
+            "nothing was written",
+            rules={"max_quarantine_fraction": result.rows_quarantined},
+        )
+
+
+def _dead_letter_columns(prepared: DataFrame, run_id: str, now: datetime) -> list[Any]:
+    """The original bronze columns, then the reasons and the dead-letter audit columns."""
+    return [
+        F.col(f"{SOURCE_STRUCT}.*"),
+        F.col(FAILED_RULES),
+        F.col(BRONZE_VERSION),
+        F.lit(run_id).alias("_quarantine_run_id"),
+        F.lit(_utc(now)).cast("timestamp").alias("_quarantined_at"),
+    ]
+
+
+def _utc(now: datetime) -> datetime:
+    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+

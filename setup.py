@@ -1,0 +1,51 @@
+"""Build the medallion wheel: the package only, with a console entry point.
+
+Spark and Delta are provided by the cluster (Synapse / Fabric Spark 3.5 runtime), so they sit in the
+``spark`` extra instead of ``install_requires``. ``pip install -e ".[dev]"`` gives a local stack.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="medallion",
+    version="0.1.0",
+    description="Bronze / silver / gold lakehouse jobs for Azure Synapse and Fabric Spark, on Delta Lake.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["medallion", "medallion.*"]),
+    package_data={"medallion": ["py.typed", "schemas/*.json"]},
+    include_package_data=False,
+    install_requires=[
+        "pydantic>=2.5,<3",
+        "PyYAML>=6",
+        "tenacity>=8.2",
+    ],
+    extras_require={
+        "spark": ["pyspark>=3.5.0,<3.6", "delta-spark>=3.2.0,<3.3"],
+        "azure": ["azure-identity>=1.15", "azure-storage-file-datalake>=12.14", "requests>=2.31"],
+        "dev": [
+            "pyspark>=3.5.0,<3.6",
+            "delta-spark>=3.2.0,<3.3",
+            "azure-identity>=1.15",
+            "azure-storage-file-datalake>=12.14",
+            "requests>=2.31",
+            "azure-synapse-spark>=0.7",
+            "chispa>=0.10",
+            "pytest>=8",
+            "pytest-timeout>=2.2",
+            "ruff>=0.5",
+            "build>=1.0",
+            "check-jsonschema>=0.28",
+            "tree-sitter>=0.22",
+            "tree-sitter-pwsh>=0.22",
+        ],
+    },
+    entry_points={"console_scripts": ["medallion=medallion.cli:main"]},
+    classifiers=["Programming Language :: Python :: 3.11", "Typing :: Typed"],
+)
