@@ -130,7 +130,7 @@ def partition_predicate(columns: Sequence[str], values: Sequence[tuple[Any, ...]
             conds.append(col.isNull())
         return reduce(lambda a, b: a | b, conds)
     per_partition = [
-        reduce(lambda a, b: a & b, [F.col(quote_identifier(c)).eqNullSafe(F.lit(v)) for c, v in zip(columns, value)])
+        reduce(lambda a, b: a & b, [F.col(quote_identifier(c)).eqNullSafe(F.lit(v)) for c, v in zip(columns, value, strict=True)])
         for value in values
     ]
     return reduce(lambda a, b: a | b, per_partition)
@@ -427,7 +427,7 @@ def build_gold_table(
             reason=f"{len(touched)} partition(s) touched",
             partitions_replaced=len(touched),
             replaced_partitions=[
-                {c: _jsonable(v) for c, v in zip(gold.partition_by, value)}
+                {c: _jsonable(v) for c, v in zip(gold.partition_by, value, strict=True)}
                 for value in touched[:_MAX_LISTED_PARTITIONS]
             ],
         )
