@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from chispa import assert_df_equality
+from silver_helpers import ORDERS
 
 from medallion.config import Expectation
 from medallion.errors import ConfigError
@@ -16,7 +17,6 @@ from medallion.quality import (
     quote,
     split,
 )
-from silver_helpers import ORDERS
 
 COLUMNS = ORDERS["silver"]["columns"]
 RULES = [Expectation(**e) for e in ORDERS["silver"]["expectations"]]
