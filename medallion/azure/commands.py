@@ -7,9 +7,9 @@ Both commands print Azure DevOps logging commands (``##vso[...]``) when running 
 (``TF_BUILD=True``) or with ``--ado``; human-readable progress goes to stderr through logging.
 
 Credentials: ``DefaultAzureCredential`` (workload identity, managed identity, Azure CLI, Azure
-PowerShell, ...). ``submit`` also accepts a Synapse token handed over in the environment variable
-``MEDALLION_SYNAPSE_TOKEN`` (what ``Submit-SynapseSparkJob.ps1`` does inside ``AzurePowerShell@5``);
-the token is never printed.
+PowerShell, ...), unless a token was handed over in ``MEDALLION_SYNAPSE_TOKEN`` (submit) or
+``MEDALLION_STORAGE_TOKEN`` (publish): what the PowerShell scripts do inside ``AzurePowerShell@5``,
+whose sign-in a child process cannot reuse. Tokens are never printed or logged.
 """
 from __future__ import annotations
 
@@ -23,11 +23,12 @@ from typing import Any
 
 from medallion.errors import ConfigError, MedallionError
 
-__all__ = ["add_parsers", "publish_command", "submit_command", "TOKEN_ENV"]
+__all__ = ["add_parsers", "publish_command", "submit_command", "TOKEN_ENV", "STORAGE_TOKEN_ENV"]
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "MEDALLION_SYNAPSE_TOKEN"
+STORAGE_TOKEN_ENV = "MEDALLION_STORAGE_TOKEN"
 _MISSING_SDK = "the Azure SDKs are not installed: pip install 'medallion[azure]'"
 
 
@@ -118,16 +119,22 @@ def _fail(err: BaseException, ado: bool) -> int:
 # --------------------------------------------------------------------------- publish
 
 
+def _quiet_sdk_logging() -> None:
+    # azure-core logs every request and response header at INFO; keep the step log readable.
+    logging.getLogger("azure").setLevel(max(logging.WARNING, logging.getLogger("azure").getEffectiveLevel()))
+
+
 def publish_command(args: argparse.Namespace) -> int:
     """``medallion publish``: returns the exit code."""
     ado = _ado_enabled(args)
+    _quiet_sdk_logging()
     try:
         from medallion.azure.livy import ado_set_output
         from medallion.azure.storage import collect_artifacts, publish_artifacts
 
         wheel = args.wheel or _only_wheel(args.dist_dir)
         files = collect_artifacts(wheel, args.jobs_dir, args.conf_dir)
-        credential = _default_credential()
+        credential = _credential(STORAGE_TOKEN_ENV)
         root = publish_artifacts(args.target, args.version, files, credential=credential, overwrite=args.overwrite)
     except ImportError as err:
         return _fail(ConfigError(f"{_MISSING_SDK} ({err.name})"), ado)
@@ -163,6 +170,7 @@ def _default_credential() -> Any:
 def submit_command(args: argparse.Namespace) -> int:
     """``medallion submit``: returns 0 when the batch succeeded, 1 when it failed or timed out."""
     ado = _ado_enabled(args)
+    _quiet_sdk_logging()
     try:
         from medallion import __version__
         from medallion.azure import livy
@@ -189,7 +197,7 @@ def submit_command(args: argparse.Namespace) -> int:
         )
         payload = livy.build_payload(spec)
         endpoint = args.endpoint or livy.workspace_endpoint(args.workspace)
-        client = livy.LivyClient(livy.batches_url(endpoint, args.pool), _synapse_credential())
+        client = livy.LivyClient(livy.batches_url(endpoint, args.pool), _credential(TOKEN_ENV))
 
         def created(batch: Any) -> None:
             if ado:
@@ -211,10 +219,10 @@ def submit_command(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _synapse_credential() -> Any:
+def _credential(token_env: str) -> Any:
     from medallion.azure.livy import StaticTokenCredential
 
-    token = os.environ.get(TOKEN_ENV)
+    token = os.environ.get(token_env)
     if token:
         return StaticTokenCredential(token)
     return _default_credential()

@@ -1,0 +1,174 @@
+#Requires -Version 7.0
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0.0' }
+# Pester 5 tests for scripts/MedallionDelivery.psm1 and the two scripts. Run by the Build stage:
+#   Invoke-Pester -Path scripts/tests -CI
+
+BeforeAll {
+    Set-StrictMode -Version Latest
+    $script:ScriptsRoot = Split-Path -Path $PSScriptRoot -Parent
+    Import-Module -Name (Join-Path -Path $script:ScriptsRoot -ChildPath 'MedallionDelivery.psm1') -Force
+}
+
+Describe 'Get-MedallionSubmitArgumentList' {
+    It 'builds the medallion submit arguments for a layer' {
+        $arguments = Get-MedallionSubmitArgumentList -WorkspaceName 'syn-dev' -SparkPoolName 'pool35' `
+            -Layer 'silver' -Pipeline 'orders' -Environment 'dev' `
+            -ArtifactRoot 'abfss://artifacts@st.dfs.core.windows.net/medallion/7'
+        $arguments | Should -Be @(
+            'submit', '--workspace', 'syn-dev', '--pool', 'pool35', '--layer', 'silver', '--pipeline', 'orders',
+            '--env', 'dev', '--artifact-root', 'abfss://artifacts@st.dfs.core.windows.net/medallion/7',
+            '--executor-size', 'Small', '--executors', '2', '--timeout-minutes', '60', '--poll-seconds', '15'
+        )
+    }
+
+    It 'adds the endpoint, sizes and wheel when given' {
+        $arguments = Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'gold' `
+            -Pipeline 'orders' -Environment 'prod' -ArtifactRoot 'abfss://a@b.dfs.core.windows.net/m/1' `
+            -ExecutorSize 'Large' -Executors 4 -TimeoutMinutes 90 -Endpoint 'http://127.0.0.1:8998' `
+            -WheelName 'medallion-0.2.0-py3-none-any.whl'
+        $text = $arguments -join ' '
+        $text | Should -Match '--executor-size Large --executors 4 --timeout-minutes 90'
+        $text | Should -Match '--endpoint http://127.0.0.1:8998'
+        $text | Should -Match '--wheel medallion-0.2.0-py3-none-any.whl$'
+    }
+
+    It 'rejects an unknown layer and size' {
+        { Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'platinum' `
+                -Pipeline 'o' -Environment 'e' -ArtifactRoot 'r' } | Should -Throw
+        { Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'gold' `
+                -Pipeline 'o' -Environment 'e' -ArtifactRoot 'r' -ExecutorSize 'Huge' } | Should -Throw
+    }
+}
+
+Describe 'Get-MedallionPublishArgumentList' {
+    It 'builds the medallion publish arguments' {
+        $arguments = Get-MedallionPublishArgumentList -Target 'abfss://artifacts@st.dfs.core.windows.net/medallion' `
+            -Version '20261126.1' -Overwrite
+        $arguments | Should -Be @(
+            'publish', '--target', 'abfss://artifacts@st.dfs.core.windows.net/medallion', '--version', '20261126.1',
+            '--jobs-dir', 'jobs', '--conf-dir', 'conf', '--dist-dir', 'dist', '--overwrite'
+        )
+    }
+
+    It 'refuses a target that is not abfss' {
+        { Get-MedallionPublishArgumentList -Target 'https://st.blob.core.windows.net/x' -Version '1' } |
+            Should -Throw '*abfss*'
+    }
+}
+
+Describe 'Get-MedallionAccessToken' {
+    It 'returns nothing without a signed-in Az context' {
+        Mock -ModuleName MedallionDelivery Get-Command { $null }
+        Get-MedallionAccessToken -ResourceUrl 'https://dev.azuresynapse.net' | Should -BeNullOrEmpty
+    }
+
+    It 'turns a SecureString token into plain text for the child process' {
+        function global:Get-AzAccessToken { param($ResourceUrl) }
+        function global:Get-AzContext { param($ErrorAction) }
+        try {
+            Mock -ModuleName MedallionDelivery Get-AzContext { [pscustomobject]@{ Name = 'ctx' } }
+            Mock -ModuleName MedallionDelivery Get-AzAccessToken {
+                [pscustomobject]@{ Token = (ConvertTo-SecureString -String 'tok-123' -AsPlainText -Force) }
+            } -ParameterFilter { $ResourceUrl -eq 'https://dev.azuresynapse.net' }
+            Get-MedallionAccessToken -ResourceUrl 'https://dev.azuresynapse.net' | Should -Be 'tok-123'
+        }
+        finally {
+            Remove-Item -Path Function:\Get-AzAccessToken, Function:\Get-AzContext -ErrorAction SilentlyContinue
+        }
+    }
+}
+
+Describe 'The scripts' {
+    BeforeAll {
+        # A stand-in for the medallion CLI: records its arguments and whether it saw a token, exits with FAKE_EXIT.
+        $script:FakeCli = Join-Path -Path $TestDrive -ChildPath 'fake-medallion.ps1'
+        Set-Content -Path $script:FakeCli -Value @'
+$record = [ordered]@{
+    args         = $args
+    synapseToken = [bool]$env:MEDALLION_SYNAPSE_TOKEN
+    storageToken = [bool]$env:MEDALLION_STORAGE_TOKEN
+}
+$record | ConvertTo-Json -Compress | Set-Content -Path $env:FAKE_RECORD
+Write-Output '##vso[task.setvariable variable=batchId;isOutput=true]3'
+exit [int]$env:FAKE_EXIT
+'@
+        $script:Record = Join-Path -Path $TestDrive -ChildPath 'record.json'
+        $script:SubmitScript = Join-Path -Path $script:ScriptsRoot -ChildPath 'Submit-SynapseSparkJob.ps1'
+        $script:PublishScript = Join-Path -Path $script:ScriptsRoot -ChildPath 'Publish-MedallionArtifacts.ps1'
+        $script:SubmitArgs = @(
+            '-NoProfile', '-NonInteractive', '-File', $script:SubmitScript,
+            '-WorkspaceName', 'syn-dev', '-SparkPoolName', 'pool35', '-Layer', 'bronze', '-Pipeline', 'orders',
+            '-Environment', 'dev', '-ArtifactRoot', 'abfss://artifacts@st.dfs.core.windows.net/medallion/7',
+            '-TimeoutMinutes', '5', '-MedallionCommand', $script:FakeCli
+        )
+    }
+
+    BeforeEach {
+        $env:FAKE_RECORD = $script:Record
+        Remove-Item -Path Env:MEDALLION_SYNAPSE_TOKEN, Env:MEDALLION_STORAGE_TOKEN -ErrorAction SilentlyContinue
+    }
+
+    It 'Submit-SynapseSparkJob passes the arguments and exit code 0 through' {
+        $env:FAKE_EXIT = '0'
+        $output = & pwsh @script:SubmitArgs 2>&1
+        $LASTEXITCODE | Should -Be 0
+        $record = Get-Content -Path $script:Record -Raw | ConvertFrom-Json
+        ($record.args -join ' ') | Should -Match '^submit --workspace syn-dev --pool pool35 --layer bronze'
+        ($record.args -join ' ') | Should -Match '--timeout-minutes 5'
+        ($output -join "`n") | Should -Match 'task.setvariable variable=batchId;isOutput=true'
+    }
+
+    It 'Submit-SynapseSparkJob fails the step when the batch failed' {
+        $env:FAKE_EXIT = '1'
+        & pwsh @script:SubmitArgs *> $null
+        $LASTEXITCODE | Should -Be 1
+    }
+
+    It 'Submit-SynapseSparkJob refuses a bad layer before calling the CLI' {
+        $env:FAKE_EXIT = '0'
+        Remove-Item -Path $script:Record -ErrorAction SilentlyContinue
+        $bad = $script:SubmitArgs.Clone()
+        $bad[$bad.IndexOf('bronze')] = 'platinum'
+        & pwsh @bad *> $null
+        $LASTEXITCODE | Should -Not -Be 0
+        Test-Path -Path $script:Record | Should -BeFalse
+    }
+
+    It 'Publish-MedallionArtifacts passes the arguments and the exit code through' {
+        $env:FAKE_EXIT = '2'
+        & pwsh -NoProfile -NonInteractive -File $script:PublishScript `
+            -Target 'abfss://artifacts@st.dfs.core.windows.net/medallion' -Version '7' `
+            -MedallionCommand $script:FakeCli *> $null
+        $LASTEXITCODE | Should -Be 2
+        $record = Get-Content -Path $script:Record -Raw | ConvertFrom-Json
+        ($record.args -join ' ') | Should -Be (
+            'publish --target abfss://artifacts@st.dfs.core.windows.net/medallion --version 7 ' +
+            '--jobs-dir jobs --conf-dir conf --dist-dir dist')
+    }
+
+    It 'both scripts use strict mode and stop on errors' {
+        foreach ($path in @($script:SubmitScript, $script:PublishScript)) {
+            $text = Get-Content -Path $path -Raw
+            $text | Should -Match 'Set-StrictMode -Version Latest'
+            $text | Should -Match "\`$ErrorActionPreference = 'Stop'"
+        }
+    }
+
+    It 'never prints or passes a token on the command line' {
+        foreach ($path in @($script:SubmitScript, $script:PublishScript)) {
+            $text = Get-Content -Path $path -Raw
+            $text | Should -Not -Match 'Write-(Host|Output|Verbose)[^\r\n]*\$token'
+            $text | Should -Not -Match 'task\.setsecret'
+        }
+    }
+}
+
+Describe 'Invoke-MedallionCli' {
+    It 'sets the token only for the child process' {
+        $fake = Join-Path -Path $TestDrive -ChildPath 'echo-token.ps1'
+        Set-Content -Path $fake -Value 'if ($env:MEDALLION_SYNAPSE_TOKEN -eq "t0k") { exit 0 } else { exit 9 }'
+        Invoke-MedallionCli -Command $fake -ArgumentList @('submit') -TokenVariable 'MEDALLION_SYNAPSE_TOKEN' `
+            -Token 't0k' | Should -Be 0
+        Test-Path -Path Env:MEDALLION_SYNAPSE_TOKEN | Should -BeFalse
+    }
+}
