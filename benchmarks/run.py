@@ -1,0 +1,486 @@
+"""Benchmark medallion's layers against bare Spark, side by side, on the same data and machine.
+
+One command::
+
+    python -m benchmarks.run --rows 100000 [--scale-runs 1,10] [--runs 3] [--warmup 1] [--out benchmarks/out]
+
+For each scale it generates a deterministic ``orders`` dataset (:mod:`benchmarks.datagen`: three daily
+deliveries with corrupt lines, duplicates, updates, stale versions and rule violations, plus a 1 %
+incremental delivery), then, per repetition, in a fresh lakehouse:
+
+1. full load: bronze, silver, gold through medallion (``run_bronze/run_silver/run_gold``) and, on the
+   same inputs, the bare-Spark baselines of :mod:`benchmarks.baselines` (medallion first on even
+   repetitions, baseline first on odd ones);
+2. incremental load: the 1 % delivery lands, and every layer runs again through both.
+
+The first ``--warmup`` repetitions are not counted; the report holds medians of the others. Per layer:
+seconds, ratio medallion/baseline, Spark jobs/stages/tasks, bytes read from storage as "scan
+equivalents" of the layer's source, peak JVM heap; for the silver MERGE Delta's operation metrics and
+whether it rewrote only files holding touched keys; for the incremental run its cost as a fraction of
+the full run; and peak memory (JVM heap, JVM RSS, Python RSS). See :mod:`benchmarks.measure` for how
+each number is taken. Prints a table and writes ``{out}/benchmark.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.datagen import generate
+from benchmarks.measure import Measurement, Meter, dir_bytes, median
+
+__all__ = ["TARGETS", "run_benchmark", "run_scale", "format_table", "main"]
+
+log = logging.getLogger("benchmarks.run")
+
+REPO = Path(__file__).resolve().parents[1]
+LAYERS = ("bronze", "silver", "gold")
+TARGETS = {"bronze": 1.10, "silver": 1.25, "gold": 1.20, "incremental_fraction": 0.05, "source_scans": 1.0}
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)  # the injected clock of every medallion run
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _layer_fn(layer: str) -> Callable[..., Any] | None:
+    try:
+        if layer == "bronze":
+            from medallion.bronze import run_bronze
+
+            return run_bronze
+        if layer == "silver":
+            from medallion.silver import run_silver
+
+            return run_silver
+        from medallion.gold import run_gold
+
+        return run_gold
+    except ImportError as err:
+        log.warning("medallion %s layer unavailable (%s): measuring the baseline only", layer, err)
+        return None
+
+
+def _result(pipeline: Any, env: Any, layer: str, run_id: str) -> Any:
+    from medallion.audit import LayerResult
+
+    if layer == "bronze":
+        table = pipeline.bronze.table
+    elif layer == "silver":
+        table = pipeline.silver.table
+    else:
+        table = ",".join(g.table for g in pipeline.gold)
+    return LayerResult(run_id=run_id, pipeline=pipeline.dataset, environment=env.name, layer=layer, table=table,
+                       started_at=NOW)
+
+
+def _last_op_metrics(spark: Any, path: str, operation: str) -> dict[str, Any]:
+    from delta.tables import DeltaTable
+
+    rows = (
+        DeltaTable.forPath(spark, path).history(20)
+        .where(f"operation = '{operation}'")  # a fixed literal, not config
+        .orderBy("version", ascending=False).limit(1)
+        .select("version", "operationMetrics").collect()
+    )
+    if not rows:
+        return {}
+    metrics = {k: _num(v) for k, v in (rows[0]["operationMetrics"] or {}).items()}
+    return {"version": int(rows[0]["version"]), **dict(sorted(metrics.items()))}
+
+
+def _num(value: str) -> int | float | str:
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+
+
+def _num_files(spark: Any, path: str) -> int:
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forPath(spark, path).detail().select("numFiles").first()[0])
+
+
+def _files_with_keys(spark: Any, silver_path: str, keys_df: Any, keys: Sequence[str]) -> int:
+    """How many data files of the silver table hold at least one of the keys in ``keys_df``."""
+    from pyspark.sql import functions as F
+
+    table = spark.read.format("delta").load(silver_path)
+    cols = [F.col(f"`{k}`") for k in keys]
+    return int(
+        table.select(*cols, F.col("_metadata.file_path").alias("_file"))
+        .join(keys_df.select(*cols).distinct(), list(keys), "left_semi")
+        .select("_file").distinct().count()
+    )
+
+
+def _summary(ms: list[Measurement], source_bytes: int | None) -> dict[str, Any]:
+    secs = [m.seconds for m in ms]
+    out: dict[str, Any] = {
+        "seconds": round(median(secs), 3),
+        "seconds_runs": [round(s, 3) for s in secs],
+        "jobs": int(median([m.jobs for m in ms])),
+        "stages": int(median([m.stages for m in ms])),
+        "tasks": int(median([m.tasks for m in ms])),
+        "bytes_read": int(median([m.bytes_read for m in ms])),
+        "heap_peak_mb": round(max(m.heap_peak_bytes for m in ms) / 2**20, 1),
+    }
+    if source_bytes:
+        out["source_bytes"] = source_bytes
+        out["scan_equivalents"] = round(out["bytes_read"] / source_bytes, 2)
+    for key in ms[0].extra:
+        out[key] = ms[-1].extra[key]
+    return out
+
+
+# --------------------------------------------------------------------------- one scale
+
+
+def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3, warmup: int = 1, seed: int = 7,
+              incremental_fraction: float = 0.01) -> dict[str, Any]:
+    """Benchmark one dataset size; returns the per-layer report (see the module docstring)."""
+    from pyspark.sql import functions as F
+
+    from benchmarks.baselines import bronze_baseline, gold_baseline, silver_baseline
+    from medallion.config import EnvConfig
+
+    meter = Meter(spark)
+    fns = {layer: _layer_fn(layer) for layer in LAYERS}
+    data = work / f"data-{rows}"
+    inc_rows = max(20, round(rows * incremental_fraction))
+    if data.exists():
+        shutil.rmtree(data)
+    manifest = generate(data / "landing" / pipeline.source.path, rows, seed=seed, deliveries=3,
+                        later_dir=data / "incremental", later_rows=inc_rows)
+    later = manifest.pop("later")
+    initial_files = sorted((data / "landing" / pipeline.source.path).iterdir())
+    inc_file = next((data / "incremental").iterdir())
+    landing_bytes = sum(p.stat().st_size for p in initial_files)
+    keys = list(pipeline.silver.keys)
+
+    full: dict[str, dict[str, list[Measurement]]] = {layer: {"medallion": [], "baseline": []} for layer in LAYERS}
+    inc: dict[str, dict[str, list[Measurement]]] = {layer: {"medallion": [], "baseline": []} for layer in LAYERS}
+    merge_full: list[dict[str, Any]] = []
+    merge_inc: list[dict[str, Any]] = []
+    base_merge_inc: list[dict[str, Any]] = []
+    checks: list[str] = []
+    sizes: dict[str, int] = {}
+
+    def repetition(rep: int) -> None:
+        counted = rep >= warmup
+        rdir = work / f"rep-{rows}-{rep}"
+        if rdir.exists():
+            shutil.rmtree(rdir)
+        landing = rdir / "landing" / pipeline.source.path
+        landing.mkdir(parents=True)
+        for f in initial_files:
+            os.link(f, landing / f.name)
+        env = EnvConfig(name="bench", landing_root=str(rdir / "landing"), lakehouse_root=str(rdir / "lake"))
+        base = rdir / "baseline"
+        paths = {
+            "bronze": env.table_path("bronze", pipeline.bronze.table),
+            "silver": env.table_path("silver", pipeline.silver.table),
+        }
+        medallion_first = rep % 2 == 0
+        log.info("rows=%d repetition %d/%d%s", rows, rep + 1, warmup + runs, " (warm-up)" if not counted else "")
+
+        def silver_source() -> str:
+            return paths["silver"] if fns["silver"] is not None else str(base / "silver")
+
+        def step(phase: str, layer: str, store: dict[str, dict[str, list[Measurement]]],
+                 baseline: Callable[[], None], expect: dict[str, Any]) -> None:
+            fn = fns[layer]
+            if layer == "gold" and fns["silver"] is None:
+                fn = None
+
+            def run_medallion() -> None:
+                if fn is None:
+                    return
+                result = _result(pipeline, env, layer, f"bench-{rows}-{rep}-{phase}-{layer}")
+                m, _ = meter.time(f"medallion-{phase}-{layer}", lambda: fn(spark, env, pipeline, result, now=NOW))
+                m.extra.update(rows_in=result.rows_in, rows_out=result.rows_out)
+                for name, value in expect.items():
+                    got = getattr(result, name)
+                    if got != value:
+                        checks.append(f"{phase} {layer} {name}: expected {value}, medallion reported {got}")
+                if counted:
+                    store[layer]["medallion"].append(m)
+
+            def run_baseline() -> None:
+                m, _ = meter.time(f"baseline-{phase}-{layer}", baseline)
+                if counted:
+                    store[layer]["baseline"].append(m)
+
+            for call in (run_medallion, run_baseline) if medallion_first else (run_baseline, run_medallion):
+                call()
+
+        # ---------------------------------------------------------------- full load
+        step("full", "bronze", full, lambda: bronze_baseline(spark, [str(landing)], str(base / "bronze")),
+             {"rows_in": manifest["bronze"]["rows"], "rows_corrupt": manifest["bronze"]["rows_corrupt"]})
+        bronze_path = paths["bronze"] if fns["bronze"] is not None else str(base / "bronze")
+        bronze_version = _last_version(spark, bronze_path)
+        sizes["bronze"] = dir_bytes(bronze_path)
+        step("full", "silver", full,
+             lambda: silver_baseline(spark, pipeline, spark.read.format("delta").load(bronze_path), str(base / "silver")),
+             {k: manifest["silver"][k] for k in ("rows_in", "rows_out", "rows_quarantined", "rows_superseded")})
+        if fns["silver"] is not None and counted:
+            merge_full.append(_last_op_metrics(spark, paths["silver"], "MERGE"))
+        sizes["silver"] = dir_bytes(silver_source())
+        def gold_base() -> None:
+            for g in pipeline.gold:
+                gold_baseline(spark, g, spark.read.format("delta").load(silver_source()), str(base / "gold" / g.table))
+
+        step("full", "gold", full, gold_base, {})
+
+        # ---------------------------------------------------------------- incremental load
+        if counted and fns["silver"] is not None:
+            inc_keys = spark.read.json(str(inc_file)).select(
+                *[F.expr(pipeline.silver.columns[k]).alias(k) for k in keys]).where(F.col(keys[0]).isNotNull())
+            touched = _files_with_keys(spark, paths["silver"], inc_keys, keys)
+            files_before = _num_files(spark, paths["silver"])
+        os.link(inc_file, landing / inc_file.name)
+        step("incremental", "bronze", inc,
+             lambda: bronze_baseline(spark, [str(landing / inc_file.name)], str(base / "bronze")),
+             {"rows_in": later["bronze"]["rows"], "rows_corrupt": later["bronze"]["rows_corrupt"]})
+
+        def silver_inc_baseline(version: int = bronze_version) -> None:
+            changes = (
+                spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", version + 1)
+                .load(bronze_path).where("_change_type = 'insert'")
+                .drop("_change_type", "_commit_version", "_commit_timestamp")
+            )
+            silver_baseline(spark, pipeline, changes, str(base / "silver"))
+
+        step("incremental", "silver", inc, silver_inc_baseline,
+             {k: later["silver"][k] for k in ("rows_in", "rows_out", "rows_quarantined", "rows_superseded")})
+        if counted:
+            base_merge_inc.append(_last_op_metrics(spark, str(base / "silver"), "MERGE"))
+            if fns["silver"] is not None:
+                mi = _last_op_metrics(spark, paths["silver"], "MERGE")
+                mi.update(files_in_table_before=files_before, files_holding_touched_keys=touched)
+                merge_inc.append(mi)
+        step("incremental", "gold", inc, gold_base, {})
+        shutil.rmtree(rdir, ignore_errors=True)
+
+    for rep in range(warmup + runs):
+        repetition(rep)
+
+    source_bytes = {"bronze": landing_bytes, "silver": sizes.get("bronze"), "gold": sizes.get("silver")}
+    report: dict[str, Any] = {
+        "rows": rows,
+        "incremental_rows": inc_rows,
+        "landing_bytes": landing_bytes,
+        "expected": {"bronze_rows": manifest["bronze"]["rows"], "silver_rows": manifest["silver"]["rows_out"],
+                     "gold_rows": manifest["gold"]["daily_revenue"]["rows"]},
+        "layers": {},
+        "incremental": {},
+        "silver_merge": {"full": merge_full[-1] if merge_full else {},
+                         "incremental": merge_inc[-1] if merge_inc else {},
+                         "baseline_incremental": base_merge_inc[-1] if base_merge_inc else {}},
+        "count_mismatches": sorted(set(checks)),
+    }
+    for layer in LAYERS:
+        entry: dict[str, Any] = {"target_ratio": TARGETS[layer]}
+        for who in ("medallion", "baseline"):
+            ms = full[layer][who]
+            entry[who] = _summary(ms, source_bytes[layer]) if ms else None
+        if entry["medallion"] and entry["baseline"]:
+            entry["ratio"] = round(entry["medallion"]["seconds"] / entry["baseline"]["seconds"], 2)
+            entry["ratio_met"] = entry["ratio"] <= TARGETS[layer]
+            entry["one_scan_met"] = entry["medallion"].get("scan_equivalents", 0) <= TARGETS["source_scans"] + 0.05
+        report["layers"][layer] = entry
+        ientry: dict[str, Any] = {"target_fraction": TARGETS["incremental_fraction"]}
+        for who in ("medallion", "baseline"):
+            ms = inc[layer][who]
+            if ms and full[layer][who]:
+                s = _summary(ms, source_bytes[layer])
+                s["fraction_of_full"] = round(s["seconds"] / median([m.seconds for m in full[layer][who]]), 3)
+                ientry[who] = s
+            else:
+                ientry[who] = None
+        if ientry.get("medallion"):
+            ientry["fraction_met"] = ientry["medallion"]["fraction_of_full"] <= TARGETS["incremental_fraction"]
+        report["incremental"][layer] = ientry
+    mi = report["silver_merge"]["incremental"]
+    if mi:
+        rewritten = int(mi.get("numTargetFilesRemoved", 0))
+        mi["rewrites_only_touched_files"] = rewritten <= int(mi["files_holding_touched_keys"])
+    all_ms = [m for d in (full, inc) for layer in d.values() for ms in layer.values() for m in ms]
+    report["memory"] = {
+        "jvm_heap_peak_mb": round(max((m.heap_peak_bytes for m in all_ms), default=0) / 2**20, 1),
+        "jvm_heap_max_mb": round(meter.jvm_max_heap / 2**20, 1),
+        "jvm_peak_rss_mb": round((meter.jvm_peak_rss_bytes() or 0) / 2**20, 1),
+        "python_peak_rss_mb": round(meter.python_peak_rss_bytes() / 2**20, 1),
+    }
+    return report
+
+
+def _last_version(spark: Any, path: str) -> int:
+    from delta.tables import DeltaTable
+
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _meta(spark: Any, args: dict[str, Any]) -> dict[str, Any]:
+    import delta
+    import pyspark
+
+    jvm = spark.sparkContext._jvm
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    try:
+        from importlib.metadata import version
+
+        delta_version = version("delta-spark")
+    except Exception:  # noqa: BLE001 - informational only
+        delta_version = getattr(delta, "__version__", "unknown")
+    conf = spark.sparkContext.getConf()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": mem_gib, "os": platform.platform(),
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+        "versions": {"python": platform.python_version(), "pyspark": pyspark.__version__, "delta_spark": delta_version,
+                     "java": jvm.java.lang.System.getProperty("java.version")},
+        "spark": {"master": conf.get("spark.master"), "shuffle_partitions": spark.conf.get("spark.sql.shuffle.partitions"),
+                  "driver_memory": conf.get("spark.driver.memory", "1g")},
+        "args": args,
+        "targets": TARGETS,
+    }
+
+
+def run_benchmark(spark: Any, rows: Sequence[int], *, runs: int = 3, warmup: int = 1, seed: int = 7,
+                  out: str | Path | None = None, work: str | Path | None = None,
+                  pipeline_path: str | Path = REPO / "conf" / "pipelines" / "orders.yaml") -> dict[str, Any]:
+    """Run every scale and write ``{out}/benchmark.json``; returns the report."""
+    from medallion.config import load_pipeline
+
+    pipeline = load_pipeline(pipeline_path)
+    if pipeline.silver is None or not pipeline.gold:
+        raise SystemExit("the benchmark needs a pipeline with silver and gold sections")
+    tmp = None
+    if work is None:
+        tmp = tempfile.mkdtemp(prefix="medallion-bench-")
+        work = tmp
+    work = Path(work)
+    args = {"rows": list(rows), "runs": runs, "warmup": warmup, "seed": seed, "pipeline": str(pipeline_path)}
+    report: dict[str, Any] = {"meta": _meta(spark, args), "scales": []}
+    try:
+        for n in rows:
+            report["scales"].append(run_scale(spark, pipeline, n, work, runs=runs, warmup=warmup, seed=seed))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "benchmark.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec)
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The report as a plain-text table."""
+    lines = []
+    for scale in report["scales"]:
+        lines.append(f"rows={scale['rows']:,}  incremental={scale['incremental_rows']:,}  "
+                     f"landing={scale['landing_bytes'] / 2**20:.1f} MiB")
+        head = ("layer", "medallion s", "baseline s", "ratio", "target", "jobs m/b", "scans m/b",
+                "inc m s", "inc frac", "inc scans m")
+        rows = [head]
+        for layer in LAYERS:
+            e = scale["layers"][layer]
+            i = scale["incremental"][layer]
+            m, b, im = e.get("medallion") or {}, e.get("baseline") or {}, i.get("medallion") or {}
+            rows.append((
+                layer, _fmt(m.get("seconds"), ".2f"), _fmt(b.get("seconds"), ".2f"), _fmt(e.get("ratio"), ".2f"),
+                f"<={e['target_ratio']}", f"{_fmt(m.get('jobs'))}/{_fmt(b.get('jobs'))}",
+                f"{_fmt(m.get('scan_equivalents'))}/{_fmt(b.get('scan_equivalents'))}",
+                _fmt(im.get("seconds"), ".2f"), _fmt(im.get("fraction_of_full"), ".3f"),
+                _fmt(im.get("scan_equivalents")),
+            ))
+        widths = [max(len(r[c]) for r in rows) for c in range(len(head))]
+        lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        mi = scale["silver_merge"].get("incremental") or {}
+        if mi:
+            lines.append(
+                "silver MERGE (incremental): files in table {}, holding touched keys {}, removed {}, added {}, "
+                "rows copied {}, updated {}, inserted {}".format(
+                    mi.get("files_in_table_before"), mi.get("files_holding_touched_keys"),
+                    mi.get("numTargetFilesRemoved"), mi.get("numTargetFilesAdded"), mi.get("numTargetRowsCopied"),
+                    mi.get("numTargetRowsUpdated"), mi.get("numTargetRowsInserted")))
+        mem = scale["memory"]
+        lines.append(f"memory: JVM heap peak {mem['jvm_heap_peak_mb']} MiB (max {mem['jvm_heap_max_mb']}), "
+                     f"JVM RSS peak {mem['jvm_peak_rss_mb']} MiB, Python RSS peak {mem['python_peak_rss_mb']} MiB")
+        if scale["count_mismatches"]:
+            lines.append("COUNT MISMATCHES: " + "; ".join(scale["count_mismatches"]))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks.run --rows N [--scale-runs 1,10] [--runs 3] [--warmup 1] [--out DIR]``."""
+    parser = argparse.ArgumentParser(description="Benchmark medallion against bare Spark.")
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000],
+                        help="rows of the initial load (one or more scales)")
+    parser.add_argument("--scale-runs", default=None, metavar="M1,M2",
+                        help="multipliers of the first --rows, one scale each (e.g. 1,10)")
+    parser.add_argument("--runs", type=int, default=3, help="measured repetitions per scale (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="repetitions run first and not counted")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
+    parser.add_argument("--work", default=None, help="scratch directory (default: a temporary one)")
+    parser.add_argument("--pipeline", default=str(REPO / "conf" / "pipelines" / "orders.yaml"))
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--driver-memory", default="3g")
+    args = parser.parse_args(argv)
+    rows = list(args.rows)
+    if args.scale_runs:
+        rows = [rows[0] * int(m) for m in args.scale_runs.split(",")]
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("medallion").setLevel(logging.WARNING)
+    os.environ.setdefault("MEDALLION_SPARK_LOG_LEVEL", "ERROR")
+
+    from medallion.session import get_spark
+
+    spark = get_spark({"spark.master": args.master, "spark.driver.memory": args.driver_memory,
+                       "spark.sql.shuffle.partitions": "4"}, app_name="medallion-benchmarks")
+    report = run_benchmark(spark, rows, runs=args.runs, warmup=args.warmup, seed=args.seed, out=args.out,
+                           work=args.work, pipeline_path=args.pipeline)
+    print(format_table(report))
+    print(f"written: {Path(args.out) / 'benchmark.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
