@@ -141,7 +141,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ConfigError as err:
-        log.error("invalid configuration: %s", err)
         print(f"medallion: error: {mask_secrets(str(err))}", file=sys.stderr)
         return 2
     except MedallionError as err:

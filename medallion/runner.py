@@ -129,7 +129,7 @@ class RunReport:
                 )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
-        lines = [header] + ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines = [header] + ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
         lines += [f"  {r.layer} failed: {r.error}" for r in self.results if r.error]
         return "\n".join(lines)
 
