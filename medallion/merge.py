@@ -21,7 +21,7 @@ reads the last committed version back, so the watermark and the data commit atom
 Example:
     >>> spec = MergeSpec(keys=("order_id",), sequence_by="updated_at", columns=("order_id", "updated_at"))
     >>> metrics = merge_into(spark, "/lake/silver/orders", source_df, spec,
-    ...                      app_id="medallion.silver.orders", txn_version=7, run_id="run-1")
+    ...                      app_id="medallion.silver.orders", txn_version=7, user_metadata="run-1")
     >>> metrics.inserted, metrics.updated
     (3, 1)
 """
@@ -185,7 +185,7 @@ def merge_into(
     *,
     app_id: str,
     txn_version: int,
-    run_id: str,
+    user_metadata: str,
     properties: Mapping[str, str] | None = None,
     max_attempts: int = 3,
     wait_seconds: float = 1.0,
@@ -193,8 +193,8 @@ def merge_into(
     """MERGE ``source`` (one row per key) into the Delta table at ``path`` as an idempotent commit.
 
     The table is created from the source schema (with ``properties``) if it does not exist yet.
-    The commit carries ``(app_id, txn_version)`` and ``userMetadata = run_id``; its metrics are read
-    back from the table history by that run id.
+    The commit carries ``(app_id, txn_version)`` and ``user_metadata``; its metrics are read back
+    from the table history by that (run-unique) ``user_metadata``.
 
     Args:
         spark: the session.
@@ -203,7 +203,7 @@ def merge_into(
         spec: the MERGE model.
         app_id: the idempotent-writer id (stable for this target and its source).
         txn_version: this batch's transaction version; must exceed the last committed one.
-        run_id: recorded as the commit's userMetadata.
+        user_metadata: the commit's userMetadata, unique to this run (e.g. JSON with the run id).
         properties: table properties used when the table is created.
         max_attempts: bound on attempts when Delta reports a write conflict.
         wait_seconds: base of the exponential back-off between attempts.
@@ -216,7 +216,7 @@ def merge_into(
             transaction, or the commit could not be found.
     """
     ensure_table(spark, path, source.select(*[quote(c) for c in spec.columns]).schema, properties or {})
-    confs = {_TXN_APP_ID: app_id, _TXN_VERSION: str(txn_version), _USER_METADATA: run_id}
+    confs = {_TXN_APP_ID: app_id, _TXN_VERSION: str(txn_version), _USER_METADATA: user_metadata}
 
     def attempt() -> None:
         # A fresh DeltaTable per attempt: a conflicting commit may have changed the schema.
@@ -232,7 +232,7 @@ def merge_into(
             )
 
     _with_retry(attempt, f"MERGE into {path}", max_attempts=max_attempts, wait_seconds=wait_seconds)
-    commit = _find_commit(spark, path, run_id, "MERGE")
+    commit = _find_commit(spark, path, user_metadata, "MERGE")
     if commit is None:
         raise RunError(
             f"MERGE into {path} was not committed: transaction {app_id}@{txn_version} was already applied "
@@ -255,7 +255,7 @@ def append_idempotent(
     *,
     app_id: str,
     txn_version: int,
-    run_id: str,
+    user_metadata: str,
     max_attempts: int = 3,
     wait_seconds: float = 1.0,
 ) -> int | None:
@@ -275,12 +275,12 @@ def append_idempotent(
             .option("mergeSchema", "true")
             .option("txnAppId", app_id)
             .option("txnVersion", str(txn_version))
-            .option("userMetadata", run_id)
+            .option("userMetadata", user_metadata)
             .save(path)
         )
 
     _with_retry(attempt, f"append to {path}", max_attempts=max_attempts, wait_seconds=wait_seconds)
-    commit = _find_commit(spark=df.sparkSession, path=path, run_id=run_id, operation="WRITE")
+    commit = _find_commit(df.sparkSession, path, user_metadata, "WRITE")
     return None if commit is None else commit[0]
 
 
@@ -358,11 +358,11 @@ def _with_retry(fn: Callable[[], None], what: str, *, max_attempts: int, wait_se
         raise RunError(f"{what}: write conflict persisted after {max_attempts} attempts ({type(err).__name__})") from err
 
 
-def _find_commit(spark: SparkSession, path: str, run_id: str, operation: str) -> tuple[int, dict[str, str]] | None:
+def _find_commit(spark: SparkSession, path: str, user_metadata: str, operation: str) -> tuple[int, dict[str, str]] | None:
     rows = (
         DeltaTable.forPath(spark, path)
         .history(20)
-        .where((F.col("userMetadata") == F.lit(run_id)) & (F.col("operation") == F.lit(operation)))
+        .where((F.col("userMetadata") == F.lit(user_metadata)) & (F.col("operation") == F.lit(operation)))
         .orderBy(F.col("version").desc())
         .select("version", "operationMetrics")
         .collect()

@@ -29,6 +29,7 @@ identical) version.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -228,6 +229,7 @@ def _run_batch(
     end: int,
     dead_lettered: int | None,
 ) -> None:
+    tag = json.dumps({"run_id": result.run_id, "layer": "silver"})
     summary = _summarise(prepared, silver)
     result.rows_in = summary["rows_in"]
     result.rows_corrupt = summary["rows_corrupt"]
@@ -246,7 +248,7 @@ def _run_batch(
 
     if result.rows_quarantined and not (resumed and dead_lettered is not None and dead_lettered >= end):
         dlq = prepared.where(F.col(QUARANTINED)).select(*_dead_letter_columns(prepared, result.run_id, now))
-        version = append_idempotent(dlq, dlq_path, app_id=writer, txn_version=end, run_id=result.run_id)
+        version = append_idempotent(dlq, dlq_path, app_id=writer, txn_version=end, user_metadata=tag)
         result.details["dlq_version"] = version
     result.details["dlq_rows"] = result.rows_quarantined
     hook("dead_lettered")
@@ -255,7 +257,7 @@ def _run_batch(
     source = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1)).select(*[quote(c) for c in spec.columns])
     metrics = merge_into(
         spark, silver_path, source, spec,
-        app_id=writer, txn_version=end, run_id=result.run_id, properties=_TABLE_PROPERTIES,
+        app_id=writer, txn_version=end, user_metadata=tag, properties=_TABLE_PROPERTIES,
     )
     result.target_version = metrics.version
     result.rows_out = metrics.inserted + metrics.updated

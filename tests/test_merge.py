@@ -92,7 +92,7 @@ def test_merge_newest_or_equal_wins_stale_never_overwrites(spark, tmp_path):
     path = str(tmp_path / "t")
     ddl = "k BIGINT, seq INT, v STRING, h STRING"
     first = spark.createDataFrame([(1, 10, "a1", "h1a"), (2, 10, "a2", "h2a"), (3, 10, "a3", "h3a")], ddl)
-    m1 = merge_into(spark, path, first, SPEC, app_id="test", txn_version=1, run_id="r1",
+    m1 = merge_into(spark, path, first, SPEC, app_id="test", txn_version=1, user_metadata="r1",
                     properties={"delta.enableChangeDataFeed": "true"})
     assert (m1.source_rows, m1.inserted, m1.updated, m1.unapplied) == (3, 3, 0, 0)
     assert committed_txn_version(spark, path, "test") == 1
@@ -109,18 +109,18 @@ def test_merge_newest_or_equal_wins_stale_never_overwrites(spark, tmp_path):
         ],
         ddl + ", note STRING",
     )
-    m2 = merge_into(spark, path, second, spec2, app_id="test", txn_version=2, run_id="r2")
+    m2 = merge_into(spark, path, second, spec2, app_id="test", txn_version=2, user_metadata="r2")
     assert (m2.source_rows, m2.inserted, m2.updated, m2.unapplied) == (4, 1, 2, 1)
     assert m2.version == m1.version + 1
 
     # the identical record again (equal sequence, same hash) changes nothing
     third = spark.createDataFrame([(1, 11, "b1", "h1b", "newer")], ddl + ", note STRING")
-    m3 = merge_into(spark, path, third, spec2, app_id="test", txn_version=3, run_id="r3")
+    m3 = merge_into(spark, path, third, spec2, app_id="test", txn_version=3, user_metadata="r3")
     assert (m3.inserted, m3.updated, m3.unapplied) == (0, 0, 1)
 
     # the same transaction twice is dropped by Delta and reported
     with pytest.raises(RunError, match="already applied"):
-        merge_into(spark, path, second, spec2, app_id="test", txn_version=3, run_id="r4")
+        merge_into(spark, path, second, spec2, app_id="test", txn_version=3, user_metadata="r4")
 
     actual = spark.read.format("delta").load(path)
     expected = spark.createDataFrame(
