@@ -94,7 +94,7 @@ def test_bronze_silver_gold_through_the_synapse_stand_in(tmp_path, wheel, spark,
             assert batch.state == "success"
             assert batch.request["archives"] == [f"{root}/conf.zip#conf"]
             assert batch.request["pyFiles"] == [f"{root}/{wheel.name}"]
-            # the driver imported medallion from the wheel, not from the source tree
+            # YARN-style: conf.zip was extracted into the driver's working directory as ./conf
             assert (batch.workdir / "conf" / "env" / "e2e.yaml").exists()
 
     bronze = spark.read.format("delta").load(str(lake / "bronze" / "orders"))
