@@ -57,24 +57,35 @@ Describe 'Get-MedallionPublishArgumentList' {
 }
 
 Describe 'Get-MedallionAccessToken' {
+    BeforeAll {
+        # Stand-ins for the Az.Accounts cmdlets, so the tests need neither the module nor a sign-in.
+        function global:Get-AzContext { [CmdletBinding()] param() }
+        function global:Get-AzAccessToken { [CmdletBinding()] param([string]$ResourceUrl) }
+    }
+
+    AfterAll {
+        Remove-Item -Path Function:\Get-AzAccessToken, Function:\Get-AzContext -ErrorAction SilentlyContinue
+    }
+
     It 'returns nothing without a signed-in Az context' {
-        Mock -ModuleName MedallionDelivery Get-Command { $null }
+        Mock -ModuleName MedallionDelivery Get-AzContext { $null }
+        Mock -ModuleName MedallionDelivery Get-AzAccessToken { throw 'must not be called' }
         Get-MedallionAccessToken -ResourceUrl 'https://dev.azuresynapse.net' | Should -BeNullOrEmpty
+        Should -Invoke -ModuleName MedallionDelivery Get-AzAccessToken -Times 0 -Exactly
     }
 
     It 'turns a SecureString token into plain text for the child process' {
-        function global:Get-AzAccessToken { param($ResourceUrl) }
-        function global:Get-AzContext { param($ErrorAction) }
-        try {
-            Mock -ModuleName MedallionDelivery Get-AzContext { [pscustomobject]@{ Name = 'ctx' } }
-            Mock -ModuleName MedallionDelivery Get-AzAccessToken {
-                [pscustomobject]@{ Token = (ConvertTo-SecureString -String 'tok-123' -AsPlainText -Force) }
-            } -ParameterFilter { $ResourceUrl -eq 'https://dev.azuresynapse.net' }
-            Get-MedallionAccessToken -ResourceUrl 'https://dev.azuresynapse.net' | Should -Be 'tok-123'
-        }
-        finally {
-            Remove-Item -Path Function:\Get-AzAccessToken, Function:\Get-AzContext -ErrorAction SilentlyContinue
-        }
+        Mock -ModuleName MedallionDelivery Get-AzContext { [pscustomobject]@{ Name = 'ctx' } }
+        Mock -ModuleName MedallionDelivery Get-AzAccessToken {
+            [pscustomobject]@{ Token = (ConvertTo-SecureString -String 'tok-123' -AsPlainText -Force) }
+        } -ParameterFilter { $ResourceUrl -eq 'https://dev.azuresynapse.net' }
+        Get-MedallionAccessToken -ResourceUrl 'https://dev.azuresynapse.net' | Should -Be 'tok-123'
+    }
+
+    It 'accepts a plain-text token from older Az.Accounts versions' {
+        Mock -ModuleName MedallionDelivery Get-AzContext { [pscustomobject]@{ Name = 'ctx' } }
+        Mock -ModuleName MedallionDelivery Get-AzAccessToken { [pscustomobject]@{ Token = 'plain-456' } }
+        Get-MedallionAccessToken -ResourceUrl 'https://storage.azure.com' | Should -Be 'plain-456'
     }
 }
 
