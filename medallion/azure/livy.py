@@ -323,7 +323,7 @@ class LivyClient:
                 log.warning("%s %s -> HTTP %s; retrying", method, url, response.status_code)
                 time.sleep(min(2**attempt, 30))
                 continue
-            if response.status_code == 401 or response.status_code == 403:
+            if response.status_code in (401, 403):
                 raise LivyError(
                     f"{method} {url} -> HTTP {response.status_code}: not authorized; the identity needs the "
                     "Synapse Compute Operator role (or higher) on the workspace or pool",

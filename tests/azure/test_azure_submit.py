@@ -118,3 +118,16 @@ def test_unknown_pool_is_reported(livy, submit_env, capsys) -> None:
     assert run_cli(argv + ["--ado"]) == 1
     out = capsys.readouterr().out
     assert "HTTP 404" in out and "SparkPoolNotFound" in out
+
+
+def test_log_lines_come_from_the_batch_when_the_log_endpoint_is_not_served(livy, submit_env, capsys) -> None:
+    livy.serve_log_endpoint = False
+    try:
+        code = run_cli(_argv(livy, "abfss://artifacts@acct.dfs.core.windows.net/medallion/never-published",
+                             "bronze", "--no-ado"))
+    finally:
+        livy.serve_log_endpoint = True
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "never-published/conf.zip does not exist" in out
+    assert ("GET", f"/livyApi/versions/2019-11-01-preview/sparkPools/pool1/batches/{max(livy.batches)}/log") in livy.requests

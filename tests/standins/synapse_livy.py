@@ -168,6 +168,8 @@ class SynapseLivyStandIn:
         submit_args: arguments put before the batch's own (master, Delta packages, ...).
         work_root: where batch working directories are made (a temp dir by default).
         env: extra environment variables for the driver.
+        serve_log_endpoint: serve Livy's ``/batches/{id}/log`` (not in the Synapse spec); when false it
+            answers 404 and clients must read the ``log`` lines of the batch itself.
     """
 
     def __init__(
@@ -180,6 +182,7 @@ class SynapseLivyStandIn:
         submit_args: tuple[str, ...] = LOCAL_SUBMIT_ARGS + DELTA_SUBMIT_ARGS,
         work_root: Path | None = None,
         env: dict[str, str] | None = None,
+        serve_log_endpoint: bool = True,
     ) -> None:
         self.storage_root = Path(storage_root)
         self.pools = set(pools)
@@ -188,6 +191,7 @@ class SynapseLivyStandIn:
         self.submit_args = tuple(submit_args)
         self.work_root = Path(work_root or tempfile.mkdtemp(prefix="livy-standin-"))
         self.env = dict(env or {})
+        self.serve_log_endpoint = serve_log_endpoint
         self.batches: dict[int, _Batch] = {}
         self.requests: list[tuple[str, str]] = []
         self._next_id = 0
@@ -424,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif len(rest) == 1 and method == "DELETE":
                 stand_in.cancel(batch)
                 self._send(200, {"msg": "deleted"})
-            elif rest[1:] == ["log"] and method == "GET":
+            elif rest[1:] == ["log"] and method == "GET" and stand_in.serve_log_endpoint:
                 size = int(query.get("size", 100))
                 total = len(batch.log)
                 start = int(query["from"]) if "from" in query else max(0, total - size)
@@ -432,6 +436,8 @@ class _Handler(BaseHTTPRequestHandler):
                                  "log": batch.log[start:start + size]})
             elif rest[1:] == ["state"] and method == "GET":
                 self._send(200, {"id": batch.id, "state": batch.state})
+            elif rest[1:] == ["log"]:
+                self._send(404, {"code": "NotFound", "message": f"{parts.path} is not served"})
             else:
                 self._send(405, {"code": "MethodNotAllowed", "message": f"{method} {parts.path}"})
         except _BadRequest as err:
