@@ -359,17 +359,13 @@ def _with_retry(fn: Callable[[], None], what: str, *, max_attempts: int, wait_se
 
 
 def _find_commit(spark: SparkSession, path: str, user_metadata: str, operation: str) -> tuple[int, dict[str, str]] | None:
-    rows = (
-        DeltaTable.forPath(spark, path)
-        .history(20)
-        .where((F.col("userMetadata") == F.lit(user_metadata)) & (F.col("operation") == F.lit(operation)))
-        .orderBy(F.col("version").desc())
-        .select("version", "operationMetrics")
-        .collect()
-    )
-    if not rows:
+    # The last few commits, filtered here: a Spark filter + sort would plan a shuffle for 20 rows.
+    history = DeltaTable.forPath(spark, path).history(20).select("version", "operation", "userMetadata", "operationMetrics")
+    ours = [r for r in history.collect() if r["userMetadata"] == user_metadata and r["operation"] == operation]
+    if not ours:
         return None
-    return int(rows[0]["version"]), dict(rows[0]["operationMetrics"] or {})
+    newest = max(ours, key=lambda r: int(r["version"]))
+    return int(newest["version"]), dict(newest["operationMetrics"] or {})
 
 
 def _col(alias: str, name: str) -> Column:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,7 +63,7 @@ from medallion.quality import (
     quote,
 )
 
-__all__ = ["run_silver", "prepare", "merge_spec", "read_bronze_changes", "app_id", "SILVER_AUDIT_COLUMNS", "DLQ_AUDIT_COLUMNS"]
+__all__ = ["run_silver", "plan_range", "BronzeRange", "prepare", "merge_spec", "read_bronze_changes", "app_id", "SILVER_AUDIT_COLUMNS", "DLQ_AUDIT_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,42 @@ def merge_spec(silver: SilverConfig) -> MergeSpec:
         change_column="_record_hash",
         tiebreak=(BRONZE_VERSION, "_ingested_at", "_record_hash"),
     )
+
+
+@dataclass(frozen=True)
+class BronzeRange:
+    """The bronze versions ``start..end`` (inclusive) one silver run consumes."""
+
+    start: int
+    end: int
+    resumed: bool = False  # an interrupted run already committed this range's dead letters
+
+    @property
+    def empty(self) -> bool:
+        return self.end < self.start
+
+
+def plan_range(latest: int, *, applied: int | None, dead_lettered: int | None) -> BronzeRange:
+    """Which bronze versions to read, from the versions committed to silver and to the dead-letter table.
+
+    Normally everything after the last version silver applied, up to bronze's latest. If the
+    dead-letter table is ahead of silver, a run crashed between its two writes: redo exactly that
+    range (its dead-letter append is already committed), and leave newer versions to the next run.
+
+    Raises:
+        RunError: silver or the dead-letter table consumed a version bronze does not have (bronze
+            was re-created).
+    """
+    done = -1 if applied is None else applied
+    lettered = -1 if dead_lettered is None else dead_lettered
+    if max(done, lettered) > latest:
+        raise RunError(
+            f"silver has consumed bronze up to version {max(done, lettered)} but bronze is only at version "
+            f"{latest}: bronze was re-created; rebuild silver and its dead-letter table"
+        )
+    if lettered > done:
+        return BronzeRange(done + 1, lettered, resumed=True)
+    return BronzeRange(done + 1, latest)
 
 
 def read_bronze_changes(spark: SparkSession, path: str, start: int, end: int) -> DataFrame:
@@ -175,40 +212,33 @@ def run_silver(
 
     if not DeltaTable.isDeltaTable(spark, bronze_path):
         raise RunError(f"bronze table {bronze_path} does not exist: run the bronze layer first")
-    latest = latest_version(spark, bronze_path)
-    applied = committed_txn_version(spark, silver_path, writer)
-    dead_lettered = committed_txn_version(spark, dlq_path, writer)
-    done = -1 if applied is None else applied
-    if max(done, -1 if dead_lettered is None else dead_lettered) > latest:
-        raise RunError(
-            f"silver {silver_path} has consumed bronze up to version {max(done, dead_lettered or -1)} but bronze "
-            f"{bronze_path} is only at version {latest}: bronze was re-created; rebuild silver"
-        )
-    resumed = dead_lettered is not None and dead_lettered > done
-    start, end = done + 1, (dead_lettered if resumed and dead_lettered is not None else latest)
-    result.source_version = end if end >= start else applied
-    result.details["bronze_versions"] = [start, end]
-    if resumed:
+    batch = plan_range(
+        latest_version(spark, bronze_path),
+        applied=committed_txn_version(spark, silver_path, writer),
+        dead_lettered=committed_txn_version(spark, dlq_path, writer),
+    )
+    result.source_version = batch.end  # when empty, end is the version silver already holds
+    result.details["bronze_versions"] = [batch.start, batch.end]
+    if batch.resumed:
         log.warning(
             "silver %s: resuming an interrupted batch (bronze versions %s..%s already dead-lettered)",
-            silver.table, start, end,
+            silver.table, batch.start, batch.end,
         )
         result.details["resumed"] = True
-    if end < start:
-        log.info("silver %s: nothing new in bronze (at version %s)", silver.table, latest)
+    if batch.empty:
+        log.info("silver %s: nothing new in bronze (at version %s)", silver.table, batch.end)
         result.status = "skipped"
         return result
     hook("planned")
 
     # Cast failures must become null (the contract), whatever the session's ANSI setting.
     with session_conf(spark, {"spark.sql.ansi.enabled": "false"}):
-        bronze = read_bronze_changes(spark, bronze_path, start, end)
+        bronze = read_bronze_changes(spark, bronze_path, batch.start, batch.end)
         prepared = bronze.transform(prepare(silver, run_id=result.run_id, now=now))
         prepared.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            _run_batch(spark, silver, prepared, result, hook=hook, now=now, resumed=resumed,
-                       dlq_path=dlq_path, silver_path=silver_path, writer=writer, end=end,
-                       dead_lettered=dead_lettered)
+            _run_batch(spark, silver, prepared, result, batch, hook=hook, now=now,
+                       dlq_path=dlq_path, silver_path=silver_path, writer=writer)
         finally:
             prepared.unpersist()
     return result
@@ -219,15 +249,13 @@ def _run_batch(
     silver: SilverConfig,
     prepared: DataFrame,
     result: LayerResult,
+    batch: BronzeRange,
     *,
     hook: StepHook,
     now: datetime,
-    resumed: bool,
     dlq_path: str,
     silver_path: str,
     writer: str,
-    end: int,
-    dead_lettered: int | None,
 ) -> None:
     tag = json.dumps({"run_id": result.run_id, "layer": "silver"})
     summary = _summarise(prepared, silver)
@@ -246,9 +274,9 @@ def _run_batch(
     _enforce(silver, rule_counts, result)
     hook("checked")
 
-    if result.rows_quarantined and not (resumed and dead_lettered is not None and dead_lettered >= end):
+    if result.rows_quarantined and not batch.resumed:  # a resumed batch's dead letters are committed
         dlq = prepared.where(F.col(QUARANTINED)).select(*_dead_letter_columns(prepared, result.run_id, now))
-        version = append_idempotent(dlq, dlq_path, app_id=writer, txn_version=end, user_metadata=tag)
+        version = append_idempotent(dlq, dlq_path, app_id=writer, txn_version=batch.end, user_metadata=tag)
         result.details["dlq_version"] = version
     result.details["dlq_rows"] = result.rows_quarantined
     hook("dead_lettered")
@@ -257,7 +285,7 @@ def _run_batch(
     source = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1)).select(*[quote(c) for c in spec.columns])
     metrics = merge_into(
         spark, silver_path, source, spec,
-        app_id=writer, txn_version=end, user_metadata=tag, properties=_TABLE_PROPERTIES,
+        app_id=writer, txn_version=batch.end, user_metadata=tag, properties=_TABLE_PROPERTIES,
     )
     result.target_version = metrics.version
     result.rows_out = metrics.inserted + metrics.updated

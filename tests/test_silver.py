@@ -11,9 +11,9 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from silver_helpers import SILVER_DDL, append_bronze, bronze_frame, new_result, pipeline, read
 
-from medallion.errors import ExpectationFailed
+from medallion.errors import ExpectationFailed, RunError
 from medallion.merge import committed_txn_version, latest_version
-from medallion.silver import app_id, prepare, run_silver
+from medallion.silver import BronzeRange, app_id, plan_range, prepare, run_silver
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,6 +43,17 @@ def test_prepare_dedups_keys_that_differ_only_by_case_and_whitespace(spark, now)
     assert_df_equality(newest, expected, ignore_row_order=True, ignore_nullable=True)
     # the original bronze row rides along for the dead-letter table
     assert sorted(r["_bronze"]["customer_email"] for r in out.collect()) == [" ann@x.COM", "Ann@X.com ", "bob@x.com"]
+
+
+def test_plan_range_reads_what_is_new_and_resumes_an_interrupted_batch():
+    assert plan_range(3, applied=None, dead_lettered=None) == BronzeRange(0, 3)
+    assert plan_range(7, applied=3, dead_lettered=2) == BronzeRange(4, 7)
+    assert plan_range(3, applied=3, dead_lettered=None).empty
+    # the dead-letter table is ahead: redo exactly that batch, newer versions wait for the next run
+    assert plan_range(9, applied=3, dead_lettered=5) == BronzeRange(4, 5, resumed=True)
+    assert plan_range(9, applied=None, dead_lettered=5) == BronzeRange(0, 5, resumed=True)
+    with pytest.raises(RunError, match="re-created"):
+        plan_range(2, applied=4, dead_lettered=None)
 
 
 # --------------------------------------------------------------------------- Delta
