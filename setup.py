@@ -41,6 +41,7 @@ setup(
             "pytest-timeout>=2.2",
             "ruff>=0.5",
             "build>=1.0",
+            "wheel>=0.40",
             "check-jsonschema>=0.28",
             "tree-sitter>=0.22",
             "tree-sitter-pwsh>=0.22",

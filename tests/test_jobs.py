@@ -1,0 +1,76 @@
+"""The built wheel: its contents, and the job files run under spark-submit with it on --py-files."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+ROOT = Path(__file__).resolve().parents[1]
+DELTA_SUBMIT_ARGS = [
+    "--packages", "io.delta:delta-spark_2.12:3.2.1",
+    "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+    "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+]
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        check=True, capture_output=True, text=True, timeout=300,
+    )
+    (found,) = out.glob("medallion-*.whl")
+    return found
+
+
+def test_wheel_holds_the_package_only(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as whl:
+        names = whl.namelist()
+        metadata = next(whl.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
+        entry_points = next(whl.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"medallion"}, top
+    assert "medallion/py.typed" in names
+    assert "medallion = medallion.cli:main" in entry_points
+    hard = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert not any("pyspark" in line or "delta-spark" in line for line in hard), hard
+
+
+def spark_submit(job: str, wheel: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    # The job must import medallion from the wheel, not from the source tree.
+    env.pop("PYTHONPATH", None)
+    cmd = [
+        "spark-submit", "--master", "local[2]", *DELTA_SUBMIT_ARGS,
+        "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=2",
+        "--py-files", str(wheel), str(ROOT / "jobs" / job), *args,
+    ]
+    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.e2e
+@pytest.mark.delta
+def test_bronze_job_runs_under_spark_submit_with_the_wheel(spark: SparkSession, wheel: Path, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    shutil.copytree(ROOT / "data" / "landing", tmp_path / "data" / "landing")
+    expected = json.loads((ROOT / "data/landing/orders.expected.json").read_text())["totals"]
+
+    proc = spark_submit("bronze_job.py", wheel, tmp_path, "--pipeline", "conf/pipelines/orders.yaml", "--env", "local")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bronze  succeeded" in proc.stdout
+    bronze = spark.read.format("delta").load(str(tmp_path / ".lakehouse/bronze/orders"))
+    assert bronze.count() == expected["records"]
+    assert bronze.where("_corrupt_record IS NOT NULL").count() == expected["corrupt"]
+
+    bad = spark_submit("bronze_job.py", wheel, tmp_path, "--pipeline", "conf/pipelines/orders.yaml", "--env", "nope")
+    # spark-submit's PythonRunner merges the driver's stderr into its stdout
+    assert bad.returncode == 2
+    assert "environment 'nope' not found" in bad.stdout + bad.stderr
