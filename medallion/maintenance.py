@@ -16,8 +16,12 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import AnalysisException
+from pyspark.errors.exceptions.captured import CapturedException
+
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.errors import ConfigError
+from medallion.errors import ConfigError, RunError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -124,6 +128,7 @@ def maintain(
 
     Raises:
         ConfigError: the retention is refused (before any table is touched).
+        RunError: compaction or VACUUM of a table failed (tables before it were maintained).
     """
     from delta.tables import DeltaTable
 
@@ -141,10 +146,13 @@ def maintain(
                 log.info("maintain %s: no table at %s yet; skipped", name, path)
                 report.append({**entry, "status": "skipped", "reason": "table does not exist"})
                 continue
-            compaction = optimize_zorder(spark, path, [])
-            table = DeltaTable.forPath(spark, path)
-            table.vacuum(float(hours))
-            last = table.history(1).select("version", "operation", "operationMetrics").first()
+            try:
+                compaction = optimize_zorder(spark, path, [])
+                table = DeltaTable.forPath(spark, path)
+                table.vacuum(float(hours))
+                last = table.history(1).select("version", "operation", "operationMetrics").first()
+            except (AnalysisException, CapturedException, Py4JJavaError) as err:
+                raise RunError(f"maintenance of {name} at {path} failed: {str(err).strip().splitlines()[0]}") from err
             vacuumed = None
             if last is not None and last["operation"] == "VACUUM END":
                 vacuumed = int((last["operationMetrics"] or {}).get("numDeletedFiles", 0))
