@@ -218,7 +218,8 @@ def run_silver(
         dead_lettered=committed_txn_version(spark, dlq_path, writer),
     )
     result.source_version = batch.end  # when empty, end is the version silver already holds
-    result.details["bronze_versions"] = [batch.start, batch.end]
+    if not batch.empty:
+        result.details["bronze_versions"] = [batch.start, batch.end]
     if batch.resumed:
         log.warning(
             "silver %s: resuming an interrupted batch (bronze versions %s..%s already dead-lettered)",
