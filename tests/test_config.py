@@ -133,7 +133,7 @@ def test_sql_that_does_not_parse_exits_2(
     conf = write_conf(tmp_path, SAMPLE_PIPELINE.replace(old, new, 1))
     rc, err = validate(conf, capsys)
     assert rc == 2
-    assert "p.yaml" in err and key in err and "does not parse" in err
+    assert "p.yaml" in err and key in err and "not a valid Spark SQL" in err
 
 
 def test_gold_sql_must_be_a_query(spark, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
