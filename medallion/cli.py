@@ -6,10 +6,13 @@ Spark work starts (schema-level) or before any write (SQL that does not parse).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from medallion.config import EnvConfig, PipelineConfig, load_env, load_pipeline
@@ -133,11 +136,43 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _stdout_for_results_only() -> Iterator[None]:
+    """Keep stdout for our own output: the JVM and Ivy, which write to file descriptor 1 (e.g. Ivy's
+    ``:: loading settings ::``), are pointed at stderr, so ``--output json`` stays one clean object.
+    """
+    try:
+        real = sys.stdout.fileno() == 1
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        real = False  # stdout already redirected in-process (e.g. under pytest): nothing to protect
+    if not real:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    original = sys.stdout
+    sys.stdout = os.fdopen(os.dup(saved), "w", encoding=original.encoding or "utf-8")
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout.close()
+        sys.stdout = original
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the command, return its exit code (the console entry point exits with it)."""
     configure_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
+    with _stdout_for_results_only():
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
     except ConfigError as err:

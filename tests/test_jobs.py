@@ -74,3 +74,20 @@ def test_bronze_job_runs_under_spark_submit_with_the_wheel(spark: SparkSession, 
     # spark-submit's PythonRunner merges the driver's stderr into its stdout
     assert bad.returncode == 2
     assert "environment 'nope' not found" in bad.stdout + bad.stderr
+
+
+@pytest.mark.e2e
+def test_output_json_is_exactly_one_object_on_stdout(tmp_path: Path) -> None:
+    """The console command in its own process: Ivy's and the JVM's stdout chatter must not reach stdout."""
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    (tmp_path / "data/landing/orders").mkdir(parents=True)
+    (tmp_path / "data/landing/orders/a.json").write_text('{"order_id": 1}\nnot json\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "medallion", "run", "--pipeline", "conf/pipelines/orders.yaml", "--env", "local",
+         "--layer", "bronze", "--output", "json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)  # the whole of stdout is one JSON object
+    assert report["bronze"]["rows_in"] == 2 and report["bronze"]["rows_corrupt"] == 1
+    assert "loading settings" in proc.stderr or "ivy" in proc.stderr.lower()
