@@ -34,11 +34,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion.audit import LayerResult
@@ -341,7 +340,7 @@ def _enforce(silver: SilverConfig, rule_counts: dict[str, int], result: LayerRes
         )
 
 
-def _dead_letter_columns(prepared: DataFrame, run_id: str, now: datetime) -> list[Any]:
+def _dead_letter_columns(prepared: DataFrame, run_id: str, now: datetime) -> list[Column]:
     """The original bronze columns, then the reasons and the dead-letter audit columns."""
     return [
         F.col(f"{SOURCE_STRUCT}.*"),
