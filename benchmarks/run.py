@@ -38,7 +38,7 @@ from typing import Any
 from benchmarks.datagen import generate
 from benchmarks.measure import Measurement, Meter, dir_bytes, median
 
-__all__ = ["TARGETS", "run_benchmark", "run_scale", "format_table", "main"]
+__all__ = ["TARGETS", "run_benchmark", "run_scale", "format_table", "format_markdown", "main"]
 
 log = logging.getLogger("benchmarks.run")
 
@@ -276,6 +276,8 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
 
     for rep in range(warmup + runs):
         repetition(rep)
+    if runs == 0:  # a warm-up pass only
+        return {"rows": rows, "warmup_only": True}
 
     source_bytes = {"bronze": landing_bytes, "silver": sizes.get("bronze"), "gold": sizes.get("silver")}
     report: dict[str, Any] = {
@@ -375,9 +377,13 @@ def _meta(spark: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_benchmark(spark: Any, rows: Sequence[int], *, runs: int = 3, warmup: int = 1, seed: int = 7,
-                  out: str | Path | None = None, work: str | Path | None = None,
+                  out: str | Path | None = None, work: str | Path | None = None, warmup_rows: int | None = None,
                   pipeline_path: str | Path = REPO / "conf" / "pipelines" / "orders.yaml") -> dict[str, Any]:
-    """Run every scale and write ``{out}/benchmark.json``; returns the report."""
+    """Run every scale and write ``{out}/benchmark.json``; returns the report.
+
+    With ``warmup_rows``, the ``warmup`` repetitions run once, on a dataset of that size, before all scales
+    (the JVM is as warm after a small run as after a large one), and no scale repeats them.
+    """
     from medallion.config import load_pipeline
 
     pipeline = load_pipeline(pipeline_path)
@@ -388,9 +394,14 @@ def run_benchmark(spark: Any, rows: Sequence[int], *, runs: int = 3, warmup: int
         tmp = tempfile.mkdtemp(prefix="medallion-bench-")
         work = tmp
     work = Path(work)
-    args = {"rows": list(rows), "runs": runs, "warmup": warmup, "seed": seed, "pipeline": str(pipeline_path)}
+    args = {"rows": list(rows), "runs": runs, "warmup": warmup, "warmup_rows": warmup_rows, "seed": seed,
+            "pipeline": str(pipeline_path)}
     report: dict[str, Any] = {"meta": _meta(spark, args), "scales": []}
     try:
+        if warmup_rows:
+            log.info("warm-up pass at %d rows", warmup_rows)
+            run_scale(spark, pipeline, warmup_rows, work, runs=0, warmup=warmup, seed=seed)
+            warmup = 0
         for n in rows:
             report["scales"].append(run_scale(spark, pipeline, n, work, runs=runs, warmup=warmup, seed=seed))
     finally:
@@ -447,6 +458,78 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _met(flag: bool | None) -> str:
+    return "-" if flag is None else ("met" if flag else "**missed**")
+
+
+def format_markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables (the results section of BENCHMARKS.md)."""
+    meta = report["meta"]
+    v, mach = meta["versions"], meta["machine"]
+    out = [
+        f"Run {meta['date']} on {mach['cpus']} CPUs ({mach['cpu']}), {mach['memory_gib']} GiB, load average at start "
+        f"{mach['load_average_at_start'][0]}; Python {v['python']}, PySpark {v['pyspark']}, delta-spark "
+        f"{v['delta_spark']}, Java {v['java']}; master {meta['spark']['master']}, shuffle partitions "
+        f"{meta['spark']['shuffle_partitions']}; {meta['args']['warmup']} warm-up repetition(s)"
+        + (f" at {meta['args']['warmup_rows']:,} rows" if meta["args"].get("warmup_rows") else " per scale")
+        + f", then {meta['args']['runs']} measured repetitions per scale; medians.",
+        "",
+    ]
+    for scale in report["scales"]:
+        out += [
+            f"### {scale['rows']:,} rows (landing {scale['landing_bytes'] / 2**20:.1f} MiB), incremental delivery "
+            f"{scale['incremental_rows']:,} rows",
+            "",
+            "| layer | medallion s | baseline s | ratio | target | jobs m / b | scans m / b | heap peak MiB m / b |",
+            "|---|---:|---:|---:|---|---:|---:|---:|",
+        ]
+        for layer in LAYERS:
+            e = scale["layers"][layer]
+            m, b = e.get("medallion") or {}, e.get("baseline") or {}
+            out.append(
+                f"| {layer} | {_fmt(m.get('seconds'), '.2f')} | {_fmt(b.get('seconds'), '.2f')} | "
+                f"{_fmt(e.get('ratio'), '.2f')} | <= {e['target_ratio']} ({_met(e.get('ratio_met'))}) | "
+                f"{_fmt(m.get('jobs'))} / {_fmt(b.get('jobs'))} | {_fmt(m.get('scan_equivalents'))} / "
+                f"{_fmt(b.get('scan_equivalents'))} | {_fmt(m.get('heap_peak_mb'))} / {_fmt(b.get('heap_peak_mb'))} |"
+            )
+        out += [
+            "",
+            "| incremental | medallion s | fraction of full | target | baseline s | baseline fraction | scans m |",
+            "|---|---:|---:|---|---:|---:|---:|",
+        ]
+        for layer in LAYERS:
+            i = scale["incremental"][layer]
+            m, b = i.get("medallion") or {}, i.get("baseline") or {}
+            out.append(
+                f"| {layer} | {_fmt(m.get('seconds'), '.2f')} | {_fmt(m.get('fraction_of_full'), '.3f')} | "
+                f"<= {i['target_fraction']} ({_met(i.get('fraction_met'))}) | {_fmt(b.get('seconds'), '.2f')} | "
+                f"{_fmt(b.get('fraction_of_full'), '.3f')} | {_fmt(m.get('scan_equivalents'))} |"
+            )
+        mi = scale["silver_merge"].get("incremental") or {}
+        mf = scale["silver_merge"].get("full") or {}
+        if mi:
+            out += [
+                "",
+                f"Silver MERGE, full load: {mf.get('numSourceRows')} source rows, {mf.get('numTargetRowsInserted')} "
+                f"inserted, {mf.get('numTargetFilesAdded')} files written. Incremental: {mi.get('numSourceRows')} source "
+                f"rows, {mi.get('numTargetRowsUpdated')} updated, {mi.get('numTargetRowsInserted')} inserted; table had "
+                f"{mi.get('files_in_table_before')} files, {mi.get('files_holding_touched_keys')} of them holding a "
+                f"touched key; {mi.get('numTargetFilesRemoved')} rewritten (removed), {mi.get('numTargetFilesAdded')} "
+                f"added, {mi.get('numTargetRowsCopied')} unchanged rows copied "
+                f"({_met(mi.get('rewrites_only_touched_files'))}: only files holding touched keys).",
+            ]
+        mem = scale["memory"]
+        out += [
+            "",
+            f"Peak memory: JVM heap {mem['jvm_heap_peak_mb']} MiB of {mem['jvm_heap_max_mb']} MiB max; JVM process "
+            f"RSS {mem['jvm_peak_rss_mb']} MiB; Python driver RSS {mem['python_peak_rss_mb']} MiB.",
+            "",
+        ]
+        if scale["count_mismatches"]:
+            out += ["Count mismatches against the generator's manifest: " + "; ".join(scale["count_mismatches"]), ""]
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m benchmarks.run --rows N [--scale-runs 1,10] [--runs 3] [--warmup 1] [--out DIR]``."""
     parser = argparse.ArgumentParser(description="Benchmark medallion against bare Spark.")
@@ -456,12 +539,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="multipliers of the first --rows, one scale each (e.g. 1,10)")
     parser.add_argument("--runs", type=int, default=3, help="measured repetitions per scale (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="repetitions run first and not counted")
+    parser.add_argument("--warmup-rows", type=int, default=None,
+                        help="run the warm-up once on this many rows instead of at every scale")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     parser.add_argument("--work", default=None, help="scratch directory (default: a temporary one)")
     parser.add_argument("--pipeline", default=str(REPO / "conf" / "pipelines" / "orders.yaml"))
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-memory", default="3g")
+    parser.add_argument("--markdown", default=None, help="also write the results as Markdown here")
     args = parser.parse_args(argv)
     rows = list(args.rows)
     if args.scale_runs:
@@ -476,8 +562,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     spark = get_spark({"spark.master": args.master, "spark.driver.memory": args.driver_memory,
                        "spark.sql.shuffle.partitions": "4"}, app_name="medallion-benchmarks")
     report = run_benchmark(spark, rows, runs=args.runs, warmup=args.warmup, seed=args.seed, out=args.out,
-                           work=args.work, pipeline_path=args.pipeline)
+                           work=args.work, warmup_rows=args.warmup_rows, pipeline_path=args.pipeline)
     print(format_table(report))
+    if args.markdown:
+        Path(args.markdown).write_text(format_markdown(report) + "\n", encoding="utf-8")
     print(f"written: {Path(args.out) / 'benchmark.json'}")
     return 0
 
