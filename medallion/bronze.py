@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from medallion.audit import LayerResult
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.landing import CORRUPT, SOURCE_FILE, list_files, read_files
+from medallion.sql import column
 
 __all__ = ["run_bronze", "add_audit_columns", "ingested_files", "AUDIT_COLUMNS", "PARTITION_COLUMN"]
 
@@ -41,10 +42,10 @@ def add_audit_columns(source_system: str, run_id: str, now: datetime):  # type: 
 
     def transform(df: DataFrame) -> DataFrame:
         data_cols = sorted(c for c in df.columns if c != SOURCE_FILE)
-        record: Column = F.to_json(F.struct(*[F.col(f"`{c}`") for c in data_cols]))
+        record: Column = F.to_json(F.struct(*[column(c) for c in data_cols]))
         ingested_at = F.lit(now.replace(tzinfo=None) if now.tzinfo else now).cast("timestamp")
         return df.select(
-            *[F.col(f"`{c}`") for c in df.columns if c not in AUDIT_COLUMNS],
+            *[column(c) for c in df.columns if c not in AUDIT_COLUMNS],
             F.col(CORRUPT),
             ingested_at.alias("_ingested_at"),
             F.col(SOURCE_FILE),

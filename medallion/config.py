@@ -207,6 +207,9 @@ class SilverConfig(_Model):
 
     @model_validator(mode="after")
     def _check_references(self) -> SilverConfig:
+        reserved = [c for c in self.columns if c.startswith("_")]
+        if reserved:
+            raise ValueError(f"columns {reserved} start with '_', which is reserved for medallion's audit columns")
         unknown = [k for k in self.keys if k not in self.columns]
         if unknown:
             raise ValueError(f"keys {unknown} are not among the output columns {list(self.columns)}")

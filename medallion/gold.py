@@ -44,7 +44,8 @@ from pyspark.sql import functions as F
 
 from medallion.config import EnvConfig, GoldTable, PipelineConfig
 from medallion.errors import ConfigError, RunError
-from medallion.maintenance import optimize_zorder, quote_identifier
+from medallion.maintenance import optimize_zorder
+from medallion.sql import error_summary, quote_identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -176,7 +177,7 @@ def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None 
     try:
         plan = parser.parsePlan(text)
     except Exception as err:  # ParseException arrives as a captured py4j error
-        raise ConfigError(f"not valid Spark SQL: {_first_line(err)}", file=file, key=key) from None
+        raise ConfigError(f"not valid Spark SQL: {error_summary(err)}", file=file, key=key) from None
     try:
         query = parser.parseQuery(text)
     except Exception:
@@ -220,12 +221,7 @@ def validate_gold_table(
         try:
             parser.parseExpression(expr)
         except Exception as err:
-            raise ConfigError(f"not a valid Spark SQL expression: {_first_line(err)}", file=file, key=where) from None
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    return lines[0] if lines else type(err).__name__
+            raise ConfigError(f"not a valid Spark SQL expression: {error_summary(err)}", file=file, key=where) from None
 
 
 # --------------------------------------------------------------------------- build state
@@ -383,7 +379,7 @@ def build_gold_table(
         except _CDF_UNAVAILABLE as err:
             log.warning(
                 "gold %s: silver change feed %s..%s unavailable (%s); rebuilding in full",
-                gold.table, state.silver_version + 1, silver_version, _first_line(err),
+                gold.table, state.silver_version + 1, silver_version, error_summary(err),
             )
             metrics["reason"] = "change feed unavailable"
             touched = None
@@ -435,7 +431,7 @@ def build_gold_table(
     try:
         writer.save(gold_path)
     except (AnalysisException, CapturedException, Py4JJavaError) as err:
-        raise RunError(f"gold table {gold.table!r}: write failed: {_first_line(err)}") from err
+        raise RunError(f"gold table {gold.table!r}: write failed: {error_summary(err)}") from err
 
     version, op_metrics = _commit_of(spark, gold_path, run_id)
     metrics["version"] = version

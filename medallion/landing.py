@@ -24,6 +24,7 @@ from pyspark.sql.types import ArrayType, MapType, StringType, StructField, Struc
 
 from medallion.config import SourceConfig
 from medallion.errors import SourceError
+from medallion.sql import column
 
 __all__ = ["LandingFile", "list_files", "read_files", "CORRUPT", "SOURCE_FILE"]
 
@@ -121,7 +122,7 @@ def _corrupt_only_as_text(spark: SparkSession, paths: Sequence[str]) -> DataFram
 
 
 def _as_string(field: StructField) -> Column:
-    col = F.col(f"`{field.name.replace('`', '``')}`")
+    col = column(field.name)
     if field.name == CORRUPT or isinstance(field.dataType, StringType):
         return col
     if isinstance(field.dataType, (StructType, ArrayType, MapType)):

@@ -22,11 +22,12 @@ from pyspark.errors.exceptions.captured import CapturedException
 
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.errors import ConfigError, RunError
+from medallion.sql import quote_identifier
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["SAFE_RETENTION_HOURS", "maintain", "optimize_zorder", "quote_identifier", "check_retention"]
+__all__ = ["SAFE_RETENTION_HOURS", "maintain", "optimize_zorder", "check_retention"]
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +35,6 @@ SAFE_RETENTION_HOURS = 168
 """Delta's default safety limit for VACUUM (``delta.deletedFileRetentionDuration`` = 7 days)."""
 
 _RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
-
-
-def quote_identifier(name: str) -> str:
-    """Quote a column name for Spark SQL: backticks, inner backticks doubled.
-
-    Example:
-        >>> quote_identifier("order date")
-        '`order date`'
-    """
-    return "`" + name.replace("`", "``") + "`"
 
 
 def optimize_zorder(

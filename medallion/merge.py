@@ -50,7 +50,7 @@ from pyspark.sql.types import StructField, StructType
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from medallion.errors import RunError
-from medallion.quality import quote
+from medallion.sql import quote_identifier
 
 __all__ = [
     "TARGET",
@@ -139,11 +139,11 @@ class MergeSpec:
 
     def assignments(self) -> dict[str, Column]:
         """``{target column: source column}`` for both insert and update."""
-        return {quote(c): _col(SOURCE, c) for c in self.columns}
+        return {quote_identifier(c): _col(SOURCE, c) for c in self.columns}
 
     def newest_first(self) -> list[Column]:
         """Ordering of versions of one key, newest first (null sequences last)."""
-        return [F.col(quote(c)).desc_nulls_last() for c in (self.sequence_by, *self.tiebreak)]
+        return [F.col(quote_identifier(c)).desc_nulls_last() for c in (self.sequence_by, *self.tiebreak)]
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def rank_versions(spec: MergeSpec, *, column: str = "_rank", within: Sequence[st
         column: the name of the rank column added.
         within: extra partition columns (e.g. a quarantine flag, so rejected rows do not compete).
     """
-    window = Window.partitionBy(*[F.col(quote(c)) for c in (*within, *spec.keys)]).orderBy(*spec.newest_first())
+    window = Window.partitionBy(*[F.col(quote_identifier(c)) for c in (*within, *spec.keys)]).orderBy(*spec.newest_first())
 
     def transform(df: DataFrame) -> DataFrame:
         return df.withColumn(column, F.row_number().over(window))
@@ -215,7 +215,7 @@ def merge_into(
         RunError: the conflict persisted after ``max_attempts``, another run committed the same
             transaction, or the commit could not be found.
     """
-    ensure_table(spark, path, source.select(*[quote(c) for c in spec.columns]).schema, properties or {})
+    ensure_table(spark, path, source.select(*[quote_identifier(c) for c in spec.columns]).schema, properties or {})
     confs = {_TXN_APP_ID: app_id, _TXN_VERSION: str(txn_version), _USER_METADATA: user_metadata}
 
     def attempt() -> None:
@@ -369,4 +369,4 @@ def _find_commit(spark: SparkSession, path: str, user_metadata: str, operation: 
 
 
 def _col(alias: str, name: str) -> Column:
-    return F.col(f"{alias}.{quote(name)}")
+    return F.col(f"{alias}.{quote_identifier(name)}")

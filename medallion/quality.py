@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 
 from medallion.config import Expectation
 from medallion.errors import ConfigError
+from medallion.sql import column, error_summary, quote_identifier
 
 __all__ = [
     "CORRUPT_COLUMN",
@@ -41,7 +42,6 @@ __all__ = [
     "QUARANTINED",
     "WARNED",
     "RESERVED_COLUMNS",
-    "quote",
     "cleanse",
     "check_expectations",
     "split",
@@ -76,15 +76,6 @@ RESERVED_COLUMNS = frozenset(
 )
 
 
-def quote(name: str) -> str:
-    """Quote an identifier for Spark SQL: backticks, inner backticks doubled."""
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _column(name: str) -> Column:
-    return F.col(quote(name))
-
-
 def cleanse(columns: Mapping[str, str], *, passthrough: Sequence[str] = ()) -> Callable[[DataFrame], DataFrame]:
     """A transform computing the ``columns:`` map over bronze rows.
 
@@ -106,8 +97,8 @@ def cleanse(columns: Mapping[str, str], *, passthrough: Sequence[str] = ()) -> C
 
     def transform(df: DataFrame) -> DataFrame:
         outputs = [_expr(f"silver.columns.{name}", text).alias(name) for name, text in columns.items()]
-        source = F.struct(*[_column(c) for c in df.columns if c not in passthrough]).alias(SOURCE_STRUCT)
-        kept = [_column(c) for c in passthrough]
+        source = F.struct(*[column(c) for c in df.columns if c not in passthrough]).alias(SOURCE_STRUCT)
+        kept = [column(c) for c in passthrough]
         try:
             return df.select(source, *outputs, *kept)
         except AnalysisException as err:
@@ -116,8 +107,8 @@ def cleanse(columns: Mapping[str, str], *, passthrough: Sequence[str] = ()) -> C
                 try:
                     df.select(F.expr(text))
                 except AnalysisException as one:
-                    raise ConfigError(_first_line(one), key=f"silver.columns.{name}") from one
-            raise ConfigError(_first_line(err), key="silver.columns") from err
+                    raise ConfigError(error_summary(one), key=f"silver.columns.{name}") from one
+            raise ConfigError(error_summary(err), key="silver.columns") from err
 
     return transform
 
@@ -154,7 +145,7 @@ def check_expectations(
         rules = F.filter(rule_names, lambda x: x.isNotNull()) if failed else F.array().cast("array<string>")
         dropped = _any([failed[e.name] for e in expectations if e.action == "drop"])
         warned = _any([failed[e.name] for e in expectations if e.action == "warn"])
-        null_key = _any([_column(k).isNull() for k in keys])
+        null_key = _any([column(k).isNull() for k in keys])
         guard = ~dropped & null_key
         reasons = F.when(is_corrupt, F.array(F.lit(CORRUPT_RECORD))).otherwise(
             F.when(guard, F.concat(rules, F.array(F.lit(NULL_KEY)))).otherwise(rules)
@@ -171,8 +162,8 @@ def check_expectations(
                 try:
                     df.select(F.expr(e.expr))
                 except AnalysisException as one:
-                    raise ConfigError(_first_line(one), key=f"silver.expectations.{i}.expr ({e.name})") from one
-            raise ConfigError(_first_line(err), key="silver.expectations") from err
+                    raise ConfigError(error_summary(one), key=f"silver.expectations.{i}.expr ({e.name})") from one
+            raise ConfigError(error_summary(err), key="silver.expectations") from err
 
     return transform
 
@@ -216,7 +207,7 @@ def _any(flags: list[Column]) -> Column:
 def _default_corrupt(df: DataFrame) -> Column:
     fields = df.schema[SOURCE_STRUCT].dataType.fieldNames() if SOURCE_STRUCT in df.columns else []  # type: ignore[attr-defined]
     if CORRUPT_COLUMN in fields:
-        return F.col(f"{SOURCE_STRUCT}.{quote(CORRUPT_COLUMN)}").isNotNull()
+        return F.col(f"{SOURCE_STRUCT}.{quote_identifier(CORRUPT_COLUMN)}").isNotNull()
     return F.lit(False)
 
 
@@ -224,9 +215,4 @@ def _expr(key: str, text: str) -> Column:
     try:
         return F.expr(text)
     except ParseException as err:
-        raise ConfigError(_first_line(err), key=key) from err
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+        raise ConfigError(error_summary(err), key=key) from err

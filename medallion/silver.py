@@ -59,8 +59,8 @@ from medallion.quality import (
     check_expectations,
     cleanse,
     quality_aggregates,
-    quote,
 )
+from medallion.sql import quote_identifier
 
 __all__ = ["run_silver", "plan_range", "BronzeRange", "prepare", "merge_spec", "read_bronze_changes", "app_id", "SILVER_AUDIT_COLUMNS", "DLQ_AUDIT_COLUMNS"]
 
@@ -282,7 +282,7 @@ def _run_batch(
     hook("dead_lettered")
 
     spec = merge_spec(silver)
-    source = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1)).select(*[quote(c) for c in spec.columns])
+    source = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1)).select(*[quote_identifier(c) for c in spec.columns])
     metrics = merge_into(
         spark, silver_path, source, spec,
         app_id=writer, txn_version=batch.end, user_metadata=tag, properties=_TABLE_PROPERTIES,

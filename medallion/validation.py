@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 
 from medallion.config import PipelineConfig
 from medallion.errors import ConfigError
+from medallion.sql import error_summary
 
 __all__ = ["pipeline_expressions", "validate_pipeline_sql"]
 
@@ -50,15 +51,9 @@ def validate_pipeline_sql(spark: SparkSession, pipeline: PipelineConfig, *, file
             else:
                 parser.parseTableSchema(text)
         except Exception as err:  # py4j wraps Spark's ParseException
-            raise ConfigError(f"not a valid Spark SQL {kind}: {_first_line(err)}", file=file, key=key) from None
+            raise ConfigError(f"not a valid Spark SQL {kind}: {error_summary(err, lines=3)}", file=file, key=key) from None
         checked += 1
     for i, gold in enumerate(pipeline.gold):
         validate_gold_table(spark, gold, file=file, key=f"gold.{i} ({gold.table})")
         checked += 1
     return checked
-
-
-def _first_line(err: Exception) -> str:
-    text = str(getattr(err, "desc", None) or err).strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    return " ".join(lines[:3])[:500]

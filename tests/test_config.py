@@ -51,6 +51,7 @@ SCHEMA_ERRORS = [
     pytest.param("table: orders   ", "table: \"o; drop\" ", "bronze.table", "not a valid name", id="semicolon-table-name"),
     pytest.param("keys: [order_id]", "keys: [order_key]", "silver", "keys ['order_key'] are not among the output columns", id="key-not-output"),
     pytest.param("sequence_by: updated_at", "sequence_by: ts", "silver", "sequence_by 'ts'", id="sequence-not-output"),
+    pytest.param("    status: upper", "    _run_id: upper", "silver", "reserved for medallion's audit columns", id="reserved-column"),
     pytest.param("dlq_table: orders_dlq", "dlq_table: orders", "silver", "dlq_table must differ", id="dlq-same-as-table"),
 ]
 

@@ -8,7 +8,8 @@ from pyspark.sql import SparkSession
 
 from medallion.config import EnvConfig, MaintenanceConfig, PipelineConfig
 from medallion.errors import ConfigError
-from medallion.maintenance import SAFE_RETENTION_HOURS, check_retention, maintain, quote_identifier
+from medallion.maintenance import SAFE_RETENTION_HOURS, check_retention, maintain
+from medallion.sql import quote_identifier
 
 PIPELINE = PipelineConfig.model_validate(
     {

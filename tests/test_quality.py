@@ -14,9 +14,9 @@ from medallion.quality import (
     check_expectations,
     cleanse,
     quality_aggregates,
-    quote,
     split,
 )
+from medallion.sql import quote_identifier
 
 COLUMNS = ORDERS["silver"]["columns"]
 RULES = [Expectation(**e) for e in ORDERS["silver"]["expectations"]]
@@ -24,8 +24,8 @@ RAW_DDL = "order_id STRING, customer_email STRING, amount STRING, status STRING,
 
 
 def test_quote_doubles_backticks():
-    assert quote("a") == "`a`"
-    assert quote("we`ird") == "`we``ird`"
+    assert quote_identifier("a") == "`a`"
+    assert quote_identifier("we`ird") == "`we``ird`"
 
 
 def test_cleanse_casts_and_normalises_keeping_the_bronze_row(spark):
