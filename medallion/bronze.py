@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from delta.tables import DeltaTable
@@ -20,6 +21,7 @@ from pyspark.sql import functions as F
 from medallion.audit import LayerResult
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.landing import CORRUPT, SOURCE_FILE, list_files, read_files
+from medallion.session import session_conf
 from medallion.sql import column
 
 __all__ = ["run_bronze", "add_audit_columns", "ingested_files", "AUDIT_COLUMNS", "PARTITION_COLUMN"]
@@ -27,6 +29,8 @@ __all__ = ["run_bronze", "add_audit_columns", "ingested_files", "AUDIT_COLUMNS",
 log = logging.getLogger(__name__)
 
 PARTITION_COLUMN = "_processing_date"
+STATS_COLUMNS = (SOURCE_FILE, "_ingested_at", "_run_id")
+_STRING_STATS_PREFIX = "spark.databricks.io.skipping.stringPrefixLength"
 AUDIT_COLUMNS = (CORRUPT, "_ingested_at", SOURCE_FILE, "_source_system", PARTITION_COLUMN, "_record_hash", "_run_id")
 
 
@@ -58,10 +62,17 @@ def add_audit_columns(source_system: str, run_id: str, now: datetime):  # type: 
     return transform
 
 
-def ingested_files(spark: SparkSession, path: str, version: int) -> set[str]:
-    """The files already in the bronze table at ``version``."""
+def ingested_files(spark: SparkSession, path: str, version: int, candidates: Sequence[str]) -> set[str]:
+    """Which of ``candidates`` are already in the bronze table at ``version``.
+
+    Filtering on the candidates lets Delta skip every data file whose ``_source_file`` min/max
+    statistics exclude them, so the check does not grow with the table's history.
+    """
+    if not candidates:
+        return set()
     df = spark.read.format("delta").option("versionAsOf", version).load(path)
-    return {r[0] for r in df.select(SOURCE_FILE).distinct().collect()}
+    found = df.where(F.col(SOURCE_FILE).isin(list(candidates))).select(SOURCE_FILE).distinct()
+    return {r[0] for r in found.collect()}
 
 
 def _app_id(path: str) -> str:
@@ -79,7 +90,7 @@ def run_bronze(
     files = list_files(spark, landing)
     exists = DeltaTable.isDeltaTable(spark, target)
     version = _latest_version(spark, target) if exists else -1
-    done = ingested_files(spark, target, version) if exists else set()
+    done = ingested_files(spark, target, version, [f.path for f in files]) if exists else set()
     new = [f for f in files if f.path not in done]
     empty = [f for f in new if f.size == 0]
     to_read = [f for f in new if f.size > 0]
@@ -106,15 +117,8 @@ def run_bronze(
         _create_table(spark, target, bronze)
         version = _latest_version(spark, target)
 
-    (
-        bronze.write.format("delta")
-        .mode("append")
-        .option("mergeSchema", "true")
-        .option("txnAppId", _app_id(target))
-        .option("txnVersion", version + 1)
-        .option("userMetadata", json.dumps({"run_id": result.run_id, "layer": "bronze"}))
-        .save(target)
-    )
+    with session_conf(spark, {_STRING_STATS_PREFIX: "1024"}):  # whole paths in _source_file's min/max
+        _append(bronze, target, version=version, run_id=result.run_id)
     metrics = observed.get
     result.rows_in = int(metrics.get("rows", 0))
     result.rows_corrupt = int(metrics.get("corrupt", 0))
@@ -135,6 +139,18 @@ def run_bronze(
     return result
 
 
+def _append(df: DataFrame, path: str, *, version: int, run_id: str) -> None:
+    (
+        df.write.format("delta")
+        .mode("append")
+        .option("mergeSchema", "true")
+        .option("txnAppId", _app_id(path))
+        .option("txnVersion", version + 1)
+        .option("userMetadata", json.dumps({"run_id": run_id, "layer": "bronze"}))
+        .save(path)
+    )
+
+
 def _latest_version(spark: SparkSession, path: str) -> int:
     return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
 
@@ -147,13 +163,19 @@ def _create_table(spark: SparkSession, path: str, df: DataFrame) -> None:
         .addColumns(df.schema)
         .partitionedBy(PARTITION_COLUMN)
         .property("delta.enableChangeDataFeed", "true")
+        # Statistics only where they are used (file skipping for the exactly-once check and by date),
+        # whatever the number of source columns.
+        .property("delta.dataSkippingStatsColumns", ",".join(STATS_COLUMNS))
         .execute()
     )
 
 
 def _our_commit(spark: SparkSession, path: str, *, after: int, run_id: str) -> tuple[int, int] | None:
     """``(version, rows written)`` of this run's append after ``after``, or None if Delta skipped it."""
-    history = DeltaTable.forPath(spark, path).history().where(F.col("version") > after)
+    table = DeltaTable.forPath(spark, path)
+    latest = _latest_version(spark, path)
+    # Only the commits since `after` (usually just ours): the full history grows with the table.
+    history = table.history(max(latest - after, 1)).where(F.col("version") > after)
     for row in history.select("version", "userMetadata", "operationMetrics").collect():
         meta = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
         if meta.get("run_id") == run_id:

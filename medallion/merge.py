@@ -28,8 +28,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from delta.exceptions import (
@@ -50,6 +49,7 @@ from pyspark.sql.types import StructField, StructType
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from medallion.errors import RunError
+from medallion.session import session_conf
 from medallion.sql import quote_identifier
 
 __all__ = [
@@ -64,7 +64,6 @@ __all__ = [
     "ensure_table",
     "committed_txn_version",
     "latest_version",
-    "session_conf",
     "retrying",
 ]
 
@@ -215,7 +214,20 @@ def merge_into(
         RunError: the conflict persisted after ``max_attempts``, another run committed the same
             transaction, or the commit could not be found.
     """
-    ensure_table(spark, path, source.select(*[quote_identifier(c) for c in spec.columns]).schema, properties or {})
+    columns = [quote_identifier(c) for c in spec.columns]
+    if ensure_table(spark, path, source.select(*columns).schema, properties or {}):
+        # A table created just now is empty: every source row is an insert, and an idempotent append
+        # does in one pass what a MERGE would do with a join (the first load is the big one).
+        commit = _append_commit(
+            source.select(*columns), path, app_id=app_id, txn_version=txn_version, user_metadata=user_metadata,
+            max_attempts=max_attempts, wait_seconds=wait_seconds,
+        )
+        if commit is None:
+            raise RunError(f"first load of {path} was not committed: transaction {app_id}@{txn_version} was already applied")
+        rows = int(commit[1].get("numOutputRows", 0))
+        out = MergeMetrics(version=commit[0], source_rows=rows, inserted=rows, updated=0)
+        log.info("first load of %s committed version %s: %s", path, out.version, out)
+        return out
     confs = {_TXN_APP_ID: app_id, _TXN_VERSION: str(txn_version), _USER_METADATA: user_metadata}
 
     def attempt() -> None:
@@ -267,6 +279,17 @@ def append_idempotent(
     Returns:
         The version committed, or None when the transaction had already been applied.
     """
+    commit = _append_commit(
+        df, path, app_id=app_id, txn_version=txn_version, user_metadata=user_metadata,
+        max_attempts=max_attempts, wait_seconds=wait_seconds,
+    )
+    return None if commit is None else commit[0]
+
+
+def _append_commit(
+    df: DataFrame, path: str, *, app_id: str, txn_version: int, user_metadata: str, max_attempts: int, wait_seconds: float
+) -> tuple[int, dict[str, str]] | None:
+    """The append of :func:`append_idempotent`, returning its commit's version and operation metrics."""
 
     def attempt() -> None:
         (
@@ -280,20 +303,24 @@ def append_idempotent(
         )
 
     _with_retry(attempt, f"append to {path}", max_attempts=max_attempts, wait_seconds=wait_seconds)
-    commit = _find_commit(df.sparkSession, path, user_metadata, "WRITE")
-    return None if commit is None else commit[0]
+    return _find_commit(df.sparkSession, path, user_metadata, "WRITE")
 
 
-def ensure_table(spark: SparkSession, path: str, schema: StructType, properties: Mapping[str, str]) -> None:
-    """Create an empty Delta table at ``path`` with ``schema`` (all columns nullable) if none exists."""
+def ensure_table(spark: SparkSession, path: str, schema: StructType, properties: Mapping[str, str]) -> bool:
+    """Create an empty Delta table at ``path`` with ``schema`` (all columns nullable) if none exists.
+
+    Returns:
+        True when the table was created by this call.
+    """
     if DeltaTable.isDeltaTable(spark, path):
-        return
+        return False
     nullable = StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(nullable)
     for key, value in properties.items():
         builder = builder.property(key, value)
     builder.execute()
     log.info("created Delta table %s", path)
+    return True
 
 
 def latest_version(spark: SparkSession, path: str) -> int:
@@ -318,22 +345,6 @@ def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | 
         return int(found.get()) if found.isDefined() else None
     except Py4JError as err:
         raise RunError(f"cannot read the transaction state of {path}: {type(err).__name__}") from err
-
-
-@contextmanager
-def session_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
-    """Set session confs for the duration of a block, restoring the previous values after."""
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    try:
-        for key, value in settings.items():
-            spark.conf.set(key, value)
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
 
 
 def retrying(max_attempts: int = 3, wait_seconds: float = 1.0) -> Retrying:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
-__all__ = ["get_spark", "LOCAL_DEFAULTS", "DELTA_SETTINGS"]
+__all__ = ["get_spark", "session_conf", "LOCAL_DEFAULTS", "DELTA_SETTINGS"]
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +74,19 @@ def _apply_runtime_settings(spark: SparkSession, settings: Mapping[str, str]) ->
             spark.conf.set(key, value)
         except Exception as err:  # static configs cannot change on a running session
             log.warning("spark setting %s not applied to the running session: %s", key, type(err).__name__)
+
+
+@contextmanager
+def session_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Set session confs for the duration of a block, restoring the previous values after."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    try:
+        for key, value in settings.items():
+            spark.conf.set(key, value)
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)

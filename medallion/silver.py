@@ -50,7 +50,6 @@ from medallion.merge import (
     latest_version,
     merge_into,
     rank_versions,
-    session_conf,
 )
 from medallion.quality import (
     FAILED_RULES,
@@ -60,6 +59,7 @@ from medallion.quality import (
     cleanse,
     quality_aggregates,
 )
+from medallion.session import session_conf
 from medallion.sql import quote_identifier
 
 __all__ = ["run_silver", "plan_range", "BronzeRange", "prepare", "merge_spec", "read_bronze_changes", "app_id", "SILVER_AUDIT_COLUMNS", "DLQ_AUDIT_COLUMNS"]
