@@ -36,6 +36,7 @@ setup(
             "azure-storage-file-datalake>=12.14",
             "requests>=2.31",
             "azure-synapse-spark>=0.7",
+            "six>=1.16",  # azure-synapse-spark imports six without declaring it
             "chispa>=0.10",
             "pytest>=8",
             "pytest-timeout>=2.2",
