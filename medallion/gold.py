@@ -45,6 +45,7 @@ from pyspark.sql import functions as F
 from medallion.config import EnvConfig, GoldTable, PipelineConfig
 from medallion.errors import ConfigError, RunError
 from medallion.maintenance import optimize_zorder
+from medallion.merge import read_change_feed
 from medallion.sql import error_summary, quote_identifier
 
 if TYPE_CHECKING:
@@ -453,13 +454,7 @@ def _touched(
     Returns ``[]`` when nothing relevant changed, ``None`` when the table must be rebuilt in full
     (it has changes and is not partitioned, or its partitions cannot be traced back to silver rows).
     """
-    changes = (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", start)
-        .option("endingVersion", end)
-        .load(silver_path)
-    )
+    changes = read_change_feed(spark, silver_path, start, end)
     # Pre- and post-images alike: a row that moved partitions touches both.
     changes = changes.drop(*[c for c in _CDF_COLUMNS if c in changes.columns])
     if gold.sql is None:

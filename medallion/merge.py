@@ -64,6 +64,7 @@ __all__ = [
     "ensure_table",
     "committed_txn_version",
     "latest_version",
+    "read_change_feed",
     "retrying",
 ]
 
@@ -321,6 +322,17 @@ def ensure_table(spark: SparkSession, path: str, schema: StructType, properties:
     builder.execute()
     log.info("created Delta table %s", path)
     return True
+
+
+def read_change_feed(spark: SparkSession, path: str, start: int, end: int) -> DataFrame:
+    """The change data feed of the Delta table at ``path`` for versions ``start..end`` (inclusive)."""
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", start)
+        .option("endingVersion", end)
+        .load(path)
+    )
 
 
 def latest_version(spark: SparkSession, path: str) -> int:

@@ -50,6 +50,7 @@ from medallion.merge import (
     latest_version,
     merge_into,
     rank_versions,
+    read_change_feed,
 )
 from medallion.quality import (
     FAILED_RULES,
@@ -130,13 +131,7 @@ def plan_range(latest: int, *, applied: int | None, dead_lettered: int | None) -
 
 def read_bronze_changes(spark: SparkSession, path: str, start: int, end: int) -> DataFrame:
     """Rows appended to bronze in versions ``start..end``, with ``_bronze_version`` (their commit)."""
-    changes = (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", start)
-        .option("endingVersion", end)
-        .load(path)
-    )
+    changes = read_change_feed(spark, path, start, end)
     inserted = changes.where(F.col("_change_type") == F.lit("insert"))
     return inserted.drop("_change_type", "_commit_timestamp").withColumnRenamed("_commit_version", BRONZE_VERSION)
 
