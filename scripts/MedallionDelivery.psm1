@@ -22,7 +22,7 @@ function Get-MedallionSubmitArgumentList {
     param(
         [Parameter(Mandatory)][string]$WorkspaceName,
         [Parameter(Mandatory)][string]$SparkPoolName,
-        [Parameter(Mandatory)][ValidateSet('bronze', 'silver', 'gold')][string]$Layer,
+        [Parameter(Mandatory)][ValidateSet('bronze', 'silver', 'gold', 'check')][string]$Layer,
         [Parameter(Mandatory)][string]$Pipeline,
         [Parameter(Mandatory)][string]$Environment,
         [Parameter(Mandatory)][string]$ArtifactRoot,

@@ -1,7 +1,8 @@
 #Requires -Version 7.0
 <#
 .SYNOPSIS
-    Run one medallion layer as a Synapse Spark batch job and wait for it.
+    Run one medallion layer (or `check`, the post-run data-quality checks) as a Synapse Spark batch job
+    and wait for it.
 
 .DESCRIPTION
     Thin wrapper around `medallion submit`, which creates the Livy batch (file = the layer's job,
@@ -29,7 +30,7 @@
 param(
     [Parameter(Mandatory)][string]$WorkspaceName,
     [Parameter(Mandatory)][string]$SparkPoolName,
-    [Parameter(Mandatory)][ValidateSet('bronze', 'silver', 'gold')][string]$Layer,
+    [Parameter(Mandatory)][ValidateSet('bronze', 'silver', 'gold', 'check')][string]$Layer,
     [Parameter(Mandatory)][string]$Pipeline,
     [Parameter(Mandatory)][string]$Environment,
     [Parameter(Mandatory)][string]$ArtifactRoot,

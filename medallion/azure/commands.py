@@ -58,7 +58,8 @@ def add_parsers(subparsers: Any) -> None:
     )
     submit.add_argument("--workspace", help="Synapse workspace name (endpoint https://{name}.dev.azuresynapse.net)")
     submit.add_argument("--pool", required=True, help="Spark pool name")
-    submit.add_argument("--layer", required=True, choices=["bronze", "silver", "gold"])
+    submit.add_argument("--layer", required=True, choices=["bronze", "silver", "gold", "check"],
+                        help="the layer to run, or check: the post-run data-quality checks")
     submit.add_argument("--pipeline", required=True, help="pipeline name (orders) or path inside conf/")
     submit.add_argument("--env", required=True, dest="environment", help="environment file name under conf/env")
     submit.add_argument("--artifact-root", required=True, help="the folder `medallion publish` printed")

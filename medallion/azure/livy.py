@@ -75,6 +75,7 @@ LAYER_JOBS: dict[str, str] = {
     "bronze": "jobs/bronze_job.py",
     "silver": "jobs/silver_job.py",
     "gold": "jobs/gold_job.py",
+    "check": "jobs/check_job.py",  # not a layer: the post-run data-quality checks (medallion check)
 }
 
 CONF_ARCHIVE = "conf.zip"
@@ -124,7 +125,7 @@ class BatchSpec:
 
     Attributes:
         artifact_root: the versioned folder ``medallion publish`` created (``abfss://...``).
-        layer: ``bronze``, ``silver`` or ``gold``.
+        layer: ``bronze``, ``silver``, ``gold``, or ``check`` (the post-run checks).
         pipeline: a pipeline name (``orders`` -> ``conf/pipelines/orders.yaml``) or a path inside conf/
             (``pipelines/orders.yaml`` or ``conf/pipelines/orders.yaml``).
         environment: the environment file name under ``conf/env``.

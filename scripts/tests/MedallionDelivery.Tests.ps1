@@ -32,6 +32,12 @@ Describe 'Get-MedallionSubmitArgumentList' {
         $text | Should -Match '--wheel medallion-0.2.0-py3-none-any.whl$'
     }
 
+    It 'accepts check, the post-run data-quality checks job' {
+        $arguments = Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'check' `
+            -Pipeline 'orders' -Environment 'dev' -ArtifactRoot 'abfss://a@b.dfs.core.windows.net/m/1'
+        ($arguments -join ' ') | Should -Match '--layer check --pipeline orders'
+    }
+
     It 'rejects an unknown layer and size' {
         { Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'platinum' `
                 -Pipeline 'o' -Environment 'e' -ArtifactRoot 'r' } | Should -Throw

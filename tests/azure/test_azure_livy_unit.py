@@ -1,9 +1,12 @@
 """Decisions of the submit path that need no server: payload, state classification, logging commands."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from medallion.azure.livy import (
+    LAYER_JOBS,
     BatchSpec,
     Outcome,
     StaticTokenCredential,
@@ -17,6 +20,7 @@ from medallion.azure.livy import (
     neutralize_log_line,
     workspace_endpoint,
 )
+from medallion.cli import build_parser
 from medallion.errors import ConfigError
 
 ROOT = "abfss://artifacts@acct.dfs.core.windows.net/medallion/20261126.1"
@@ -54,6 +58,22 @@ def test_pipeline_argument_is_a_path_inside_the_conf_archive(pipeline: str, expe
     spec = BatchSpec(artifact_root=ROOT, layer="gold", pipeline=pipeline, environment="prod")
     assert build_payload(spec)["args"][1] == expected
     assert build_payload(spec)["name"] == "medallion-orders-gold-prod"
+
+
+def test_check_runs_the_check_job_with_the_layer_arguments() -> None:
+    payload = build_payload(BatchSpec(artifact_root=ROOT, layer="check", pipeline="orders", environment="test"))
+    assert payload["file"] == f"{ROOT}/jobs/check_job.py"
+    assert payload["args"] == ["--pipeline", "conf/pipelines/orders.yaml", "--env", "test", "--conf-dir", "conf"]
+    assert (payload["name"], payload["tags"]["medallion.layer"]) == ("medallion-orders-check-test", "check")
+
+
+def test_every_submit_layer_has_a_job_file_in_the_repo() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    assert all((repo / job).is_file() for job in LAYER_JOBS.values())
+    for layer in LAYER_JOBS:
+        args = build_parser().parse_args(["submit", "--pool", "p", "--layer", layer, "--pipeline", "orders",
+                                          "--env", "dev", "--artifact-root", ROOT])
+        assert args.layer == layer
 
 
 @pytest.mark.parametrize(
