@@ -3,19 +3,24 @@
 On a cluster (Synapse, Fabric, or any ``spark-submit``) the launcher owns the JVM and Delta is
 configured by the runtime or by ``--packages``; we reuse that session and only apply the environment
 file's runtime settings. Locally, with no JVM yet, we start ``local[*]`` with Delta's jars resolved
-from Maven Central by ``configure_spark_with_delta_pip`` (cached under ``~/.ivy2``).
+from Maven Central by ``configure_spark_with_delta_pip`` (cached under ``~/.ivy2``), or taken from
+``~/.m2`` (fetched by Maven when Ivy cannot resolve them).
 Library code never calls this: it receives the session as a parameter.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-__all__ = ["get_spark", "session_conf", "LOCAL_DEFAULTS", "DELTA_SETTINGS"]
+__all__ = ["get_spark", "session_conf", "maven_delta_jars", "fetch_delta_jars_with_maven", "LOCAL_DEFAULTS", "DELTA_SETTINGS"]
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +61,69 @@ def get_spark(settings: Mapping[str, str] | None = None, *, app_name: str = "med
         _apply_runtime_settings(spark, settings)
         return spark
 
-    from delta import configure_spark_with_delta_pip
-
     conf = {**LOCAL_DEFAULTS, **DELTA_SETTINGS, **settings}
-    builder = SparkSession.builder.appName(app_name).master(conf.pop("spark.master", "local[*]"))
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    spark = _start_local(app_name, conf)
     spark.sparkContext.setLogLevel(os.environ.get("MEDALLION_SPARK_LOG_LEVEL", "WARN"))
     log.info("started local Spark %s with Delta", spark.version)
     return spark
+
+
+def _builder(app_name: str, conf: Mapping[str, str]) -> SparkSession.Builder:
+    conf = dict(conf)
+    builder = SparkSession.builder.appName(app_name).master(conf.pop("spark.master", "local[*]"))
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder
+
+
+def _start_local(app_name: str, conf: Mapping[str, str]) -> SparkSession:
+    """Delta's jars from the local Maven repository when they are there, else through Ivy (cached in
+    ``~/.ivy2``); if Ivy cannot resolve them, Maven fetches them and the session starts from those files.
+    """
+    jars = maven_delta_jars()
+    if jars:
+        return _builder(app_name, {**conf, "spark.jars": ",".join(jars)}).getOrCreate()
+    from delta import configure_spark_with_delta_pip
+
+    try:
+        return configure_spark_with_delta_pip(_builder(app_name, conf)).getOrCreate()
+    except Exception as err:  # the JVM did not start: typically Ivy could not reach its repositories
+        log.warning("Ivy could not provide Delta's jars (%s); fetching them with Maven", type(err).__name__)
+        jars = fetch_delta_jars_with_maven()
+        if not jars:
+            raise RuntimeError("cannot get Delta's jars: Ivy failed and Maven (mvn) did not fetch them") from err
+        return _builder(app_name, {**conf, "spark.jars": ",".join(jars)}).getOrCreate()
+
+
+def delta_artifacts() -> list[tuple[str, str, str]]:
+    """Maven coordinates of the jars a local Delta session needs, for the installed delta-spark."""
+    version = importlib.metadata.version("delta-spark")
+    return [
+        ("io.delta", "delta-spark_2.12", version),
+        ("io.delta", "delta-storage", version),
+        ("org.antlr", "antlr4-runtime", "4.9.3"),  # Delta 3.2's parser runtime
+    ]
+
+
+def maven_delta_jars(repository: Path | None = None) -> list[str] | None:
+    """Paths of Delta's jars in the local Maven repository, or None when any is missing."""
+    repo = repository or Path.home() / ".m2" / "repository"
+    paths = [repo.joinpath(*group.split("."), artifact, version, f"{artifact}-{version}.jar")
+             for group, artifact, version in delta_artifacts()]
+    return [str(p) for p in paths] if all(p.is_file() for p in paths) else None
+
+
+def fetch_delta_jars_with_maven() -> list[str] | None:
+    """``mvn dependency:get`` Delta (transitively) into ``~/.m2``; the jar paths, or None."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        return None
+    group, artifact, version = delta_artifacts()[0]
+    subprocess.run(
+        [mvn, "-q", "-B", "dependency:get", f"-Dartifact={group}:{artifact}:{version}"],
+        check=False, timeout=900, stdout=subprocess.DEVNULL,
+    )
+    return maven_delta_jars()
 
 
 def _apply_runtime_settings(spark: SparkSession, settings: Mapping[str, str]) -> None:
