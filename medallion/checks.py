@@ -23,10 +23,8 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -37,7 +35,7 @@ from medallion.config import EnvConfig, PipelineConfig
 from medallion.quality import FAILED_RULES
 from medallion.sql import column
 
-__all__ = ["CheckResult", "run_checks", "format_results", "cli_check"]
+__all__ = ["CheckResult", "run_checks", "format_results"]
 
 log = logging.getLogger(__name__)
 
@@ -249,24 +247,3 @@ def format_results(results: list[CheckResult]) -> str:
     failed = sum(not r.passed for r in results)
     lines.append(f"{len(results)} check(s): " + (f"{failed} FAILED" if failed else "all passed"))
     return "\n".join(lines)
-
-
-def cli_check(args: argparse.Namespace, spark: SparkSession) -> int:
-    """The ``medallion check`` handler: print the results (text table or JSON list) and return the exit code.
-
-    Args:
-        args: the parsed command line (``pipeline``, ``env``, ``conf_dir``, ``output``).
-        spark: a session already started for this environment.
-
-    Returns:
-        0 when every check passed, else 1.
-    """
-    from medallion.cli import load_configs  # the CLI's own file resolution; imported late (cli imports us late)
-
-    env, pipeline, _ = load_configs(args)
-    results = run_checks(spark, env, pipeline)
-    if args.output == "json":
-        print(json.dumps([asdict(r) for r in results]))  # the command's result on stdout, as `run` does
-    else:
-        print(format_results(results))
-    return 0 if all(r.passed for r in results) else 1

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from medallion.config import EnvConfig, PipelineConfig, load_env, load_pipeline
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="validate the environment and pipeline files")
     _common(validate)
     validate.set_defaults(handler=_cmd_validate)
+
+    check = sub.add_parser("check", help="post-run data-quality checks over the pipeline's tables and run log")
+    _common(check)
+    check.add_argument("--output", choices=["text", "json"], default="text")
+    check.set_defaults(handler=_cmd_check)
 
     maintain = sub.add_parser("maintain", help="compact (OPTIMIZE) and VACUUM every table of the pipeline")
     _common(maintain)
@@ -113,6 +119,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     _start_spark(env, pipeline, pipeline_file)
     print(f"OK: {pipeline_file} ({pipeline.dataset}) is valid for environment {env.name}")
     return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from medallion.checks import format_results, run_checks
+
+    env, pipeline, pipeline_file = load_configs(args)
+    results = run_checks(_start_spark(env, pipeline, pipeline_file), env, pipeline)
+    if args.output == "json":
+        print(json.dumps([asdict(r) for r in results]))
+    else:
+        print(format_results(results))
+    return 0 if all(r.passed for r in results) else 1
 
 
 def _cmd_maintain(args: argparse.Namespace) -> int:

@@ -1,7 +1,6 @@
 """Post-run checks: all pass after a real run of the sample; each kind of breakage fails its own check."""
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from datetime import timedelta
@@ -13,7 +12,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from medallion.audit import LayerResult, write_run_log
-from medallion.checks import CheckResult, cli_check, format_results, run_checks
+from medallion.checks import CheckResult, format_results, run_checks
+from medallion.cli import main
 from medallion.config import EnvConfig, load_pipeline
 from medallion.runner import layers_for, run_pipeline
 
@@ -89,15 +89,15 @@ def test_checks_pass_after_a_run_and_catch_each_breakage(spark: SparkSession, en
 
 
 @pytest.mark.delta
-def test_nothing_run_yet_fails_and_cli_check_prints_json(
+def test_nothing_run_yet_fails_and_the_check_command_prints_json(
     spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "conf/env").mkdir(parents=True)
     (tmp_path / "conf/env/empty.yaml").write_text(f"name: empty\nlanding_root: {tmp_path}/in\nlakehouse_root: {tmp_path}/lake\n")
-    args = argparse.Namespace(pipeline=str(ROOT / "conf/pipelines/orders.yaml"), env="empty",
-                              conf_dir=str(tmp_path / "conf"), output="json")
+    argv = ["check", "--pipeline", str(ROOT / "conf/pipelines/orders.yaml"), "--env", "empty",
+            "--conf-dir", str(tmp_path / "conf"), "--output", "json"]
 
-    assert cli_check(args, spark) == 1
+    assert main(argv) == 1
     results = json.loads(capsys.readouterr().out)
     assert {r["name"]: r["passed"] for r in results} == {
         "exists:bronze/orders": False, "exists:silver/orders": False, "exists:silver/orders_dlq": False,
