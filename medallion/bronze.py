@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from medallion.audit import LayerResult
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.landing import CORRUPT, SOURCE_FILE, list_files, read_files
+from medallion.merge import latest_version
 from medallion.session import session_conf
 from medallion.sql import column
 
@@ -89,7 +90,7 @@ def run_bronze(
 
     files = list_files(spark, landing)
     exists = DeltaTable.isDeltaTable(spark, target)
-    version = _latest_version(spark, target) if exists else -1
+    version = latest_version(spark, target) if exists else -1
     done = ingested_files(spark, target, version, [f.path for f in files]) if exists else set()
     new = [f for f in files if f.path not in done]
     empty = [f for f in new if f.size == 0]
@@ -115,20 +116,20 @@ def run_bronze(
     )
     if not exists:
         _create_table(spark, target, bronze)
-        version = _latest_version(spark, target)
+        version = latest_version(spark, target)
 
     with session_conf(spark, {_STRING_STATS_PREFIX: "1024"}):  # whole paths in _source_file's min/max
         _append(bronze, target, version=version, run_id=result.run_id)
+    commit = _our_commit(spark, target, after=version, run_id=result.run_id)
+    if commit is None:
+        # Delta dropped the append before running it, so the observation never fired: do not wait on it.
+        log.warning("bronze %s: a concurrent run already ingested these files; nothing appended", target)
+        result.details["concurrent_skip"] = True
+        result.status = "skipped"
+        return result
     metrics = observed.get
     result.rows_in = int(metrics.get("rows", 0))
     result.rows_corrupt = int(metrics.get("corrupt", 0))
-    commit = _our_commit(spark, target, after=version, run_id=result.run_id)
-    if commit is None:
-        log.warning("bronze %s: a concurrent run already ingested these files; nothing appended", target)
-        result.details["concurrent_skip"] = True
-        result.rows_in = result.rows_corrupt = 0
-        result.status = "skipped"
-        return result
     result.target_version, written = commit
     result.rows_out = written
     result.files_ingested = len(to_read)
@@ -151,10 +152,6 @@ def _append(df: DataFrame, path: str, *, version: int, run_id: str) -> None:
     )
 
 
-def _latest_version(spark: SparkSession, path: str) -> int:
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
-
-
 def _create_table(spark: SparkSession, path: str, df: DataFrame) -> None:
     """Create the empty bronze table with change data feed on (silver reads bronze incrementally)."""
     (
@@ -173,7 +170,7 @@ def _create_table(spark: SparkSession, path: str, df: DataFrame) -> None:
 def _our_commit(spark: SparkSession, path: str, *, after: int, run_id: str) -> tuple[int, int] | None:
     """``(version, rows written)`` of this run's append after ``after``, or None if Delta skipped it."""
     table = DeltaTable.forPath(spark, path)
-    latest = _latest_version(spark, path)
+    latest = latest_version(spark, path)
     # Only the commits since `after` (usually just ours): the full history grows with the table.
     history = table.history(max(latest - after, 1)).where(F.col("version") > after)
     for row in history.select("version", "userMetadata", "operationMetrics").collect():

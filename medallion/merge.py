@@ -335,9 +335,20 @@ def read_change_feed(spark: SparkSession, path: str, start: int, end: int) -> Da
     )
 
 
+def _snapshot(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
+    """The current Delta snapshot of ``path`` through the JVM (no Spark job, unlike ``history()``)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    return delta_log.update(getattr(delta_log, "update$default$1")(), getattr(delta_log, "update$default$2")())
+
+
 def latest_version(spark: SparkSession, path: str) -> int:
-    """The latest committed version of the Delta table at ``path``."""
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").head()[0])
+    """The latest committed version of the Delta table at ``path`` (-1 when there is none)."""
+    try:
+        return int(_snapshot(spark, path).version())
+    except Py4JError as err:
+        raise RunError(f"cannot read the Delta log of {path}: {type(err).__name__}") from err
 
 
 def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
@@ -349,11 +360,7 @@ def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | 
     if not DeltaTable.isDeltaTable(spark, path):
         return None
     try:
-        jvm = spark.sparkContext._jvm
-        assert jvm is not None
-        delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-        snapshot = delta_log.update(getattr(delta_log, "update$default$1")(), getattr(delta_log, "update$default$2")())
-        found = snapshot.transactions().get(app_id)
+        found = _snapshot(spark, path).transactions().get(app_id)
         return int(found.get()) if found.isDefined() else None
     except Py4JError as err:
         raise RunError(f"cannot read the transaction state of {path}: {type(err).__name__}") from err
