@@ -38,8 +38,10 @@ AUDIT_COLUMNS = (CORRUPT, "_ingested_at", SOURCE_FILE, "_source_system", PARTITI
 def add_audit_columns(source_system: str, run_id: str, now: datetime):  # type: ignore[no-untyped-def]
     """A transform adding bronze's audit columns to a frame of source columns + ``_corrupt_record``.
 
-    ``_record_hash`` is the SHA-256 of the record's values as JSON with keys in name order, so the same
-    record hashes the same whichever column order its file had.
+    ``_record_hash`` is the SHA-256 of the record's non-null ``name=value`` pairs in name order, joined
+    by NUL: the same record hashes the same whichever column order its file had, and columns added by a
+    later delivery (null for older records) do not change it. (Cheaper than hashing ``to_json``: the
+    benchmark measured JSON rendering as ~30 % of bronze's write.)
 
     Example:
         >>> bronze_df = raw_df.transform(add_audit_columns("webshop", "run-1", now))
@@ -47,7 +49,8 @@ def add_audit_columns(source_system: str, run_id: str, now: datetime):  # type: 
 
     def transform(df: DataFrame) -> DataFrame:
         data_cols = sorted(c for c in df.columns if c != SOURCE_FILE)
-        record: Column = F.to_json(F.struct(*[column(c) for c in data_cols]))
+        # concat(...) of a null value is null, and concat_ws skips nulls.
+        record: Column = F.concat_ws("\u0000", *[F.concat(F.lit(f"{c}="), column(c)) for c in data_cols])
         ingested_at = F.lit(now.replace(tzinfo=None) if now.tzinfo else now).cast("timestamp")
         return df.select(
             *[column(c) for c in df.columns if c not in AUDIT_COLUMNS],

@@ -69,7 +69,8 @@ def test_audit_columns_are_added_deterministically(spark: SparkSession, now: dat
         F.lit("2026-11-26 12:00:00").cast("timestamp").alias("_ingested_at"),
         "_source_file", "_source_system",
         F.lit("2026-11-26").cast("date").alias("_processing_date"),
-        F.sha2(F.to_json(F.struct("_corrupt_record", "email", "order_id")), 256).alias("_record_hash"),
+        F.sha2(F.concat_ws("\u0000", F.concat(F.lit("_corrupt_record="), "_corrupt_record"),
+                           F.concat(F.lit("email="), "email"), F.concat(F.lit("order_id="), "order_id")), 256).alias("_record_hash"),
         "_run_id",
     )
     assert_df_equality(actual, expected, ignore_nullable=True)
@@ -107,6 +108,15 @@ def test_corrupt_empty_and_corrupt_only_files_are_normal(spark: SparkSession, en
     assert result.details["files_empty"] == 1
     corrupt = sorted(r[0] for r in table(spark, env).where("_corrupt_record IS NOT NULL").select("_corrupt_record").collect())
     assert corrupt == sorted(['{"id": 2,', "garbage", "not json at all", "{oops"])
+
+
+def test_record_hash_ignores_column_order_and_columns_added_later(spark: SparkSession, now: datetime) -> None:
+    one = spark.createDataFrame([("1", "x", None, "f")], "a STRING, b STRING, _corrupt_record STRING, _source_file STRING")
+    reordered_and_wider = spark.createDataFrame(
+        [(None, "x", "1", None, "g")], "c STRING, b STRING, a STRING, _corrupt_record STRING, _source_file STRING"
+    )
+    hashes = [df.transform(add_audit_columns("s", "r", now)).first()["_record_hash"] for df in (one, reordered_and_wider)]
+    assert hashes[0] == hashes[1]
 
 
 @pytest.mark.delta
