@@ -23,6 +23,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -72,7 +73,23 @@ def _non_blank(value: str) -> str:
     return value
 
 
+def _scalar_to_str(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+def _strings(value: Any) -> Any:
+    # YAML reads `4` and `true` as numbers and booleans; Spark settings and reader options are strings.
+    if isinstance(value, Mapping):
+        return {str(k): _scalar_to_str(v) for k, v in value.items()}
+    return value
+
+
 Identifier = Annotated[str, AfterValidator(_identifier)]
+StringMap = Annotated[dict[str, str], BeforeValidator(_strings)]
 SqlText = Annotated[str, AfterValidator(_non_blank)]
 
 
@@ -109,7 +126,7 @@ class EnvConfig(_Model):
     name: Identifier
     landing_root: SqlText
     lakehouse_root: SqlText
-    spark: dict[str, str] = Field(default_factory=dict)
+    spark: StringMap = Field(default_factory=dict)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
 
     @field_validator("landing_root", "lakehouse_root")
@@ -118,13 +135,6 @@ class EnvConfig(_Model):
         # Local relative paths are taken from the current directory once, here, so Spark and Delta
         # never see a relative path (Delta's table builder rejects them).
         return value if is_uri(value) else os.path.abspath(value)
-
-    @field_validator("spark", mode="before")
-    @classmethod
-    def _spark_values_as_strings(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {str(k): _scalar_to_str(v) for k, v in value.items()}
-        return value
 
     def table_path(self, layer: str, table: str) -> str:
         """``{lakehouse_root}/{layer}/{table}``."""
@@ -142,14 +152,6 @@ class EnvConfig(_Model):
         return join_path(self.landing_root, path)
 
 
-def _scalar_to_str(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value
-
-
 # --------------------------------------------------------------------------- pipeline file
 
 
@@ -159,17 +161,10 @@ class SourceConfig(_Model):
     format: Literal["json", "csv", "parquet"]
     path: SqlText
     source_system: SqlText
-    options: dict[str, str] = Field(default_factory=dict)
+    options: StringMap = Field(default_factory=dict)
     schema_: str | None = Field(default=None, alias="schema")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("options", mode="before")
-    @classmethod
-    def _option_values_as_strings(cls, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {str(k): _scalar_to_str(v) for k, v in value.items()}
-        return value
 
     @field_validator("options")
     @classmethod
