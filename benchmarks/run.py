@@ -510,8 +510,13 @@ def format_markdown(report: dict[str, Any]) -> str:
         if mi:
             out += [
                 "",
-                f"Silver MERGE, full load: {mf.get('numSourceRows')} source rows, {mf.get('numTargetRowsInserted')} "
-                f"inserted, {mf.get('numTargetFilesAdded')} files written. Incremental: {mi.get('numSourceRows')} source "
+                (
+                    f"Silver MERGE, full load: {mf.get('numSourceRows')} source rows, {mf.get('numTargetRowsInserted')} "
+                    f"inserted, {mf.get('numTargetFilesAdded')} files written."
+                    if mf
+                    else "Silver, full load: an idempotent append into the new table (no MERGE)."
+                )
+                + f" Incremental: {mi.get('numSourceRows')} source "
                 f"rows, {mi.get('numTargetRowsUpdated')} updated, {mi.get('numTargetRowsInserted')} inserted; table had "
                 f"{mi.get('files_in_table_before')} files, {mi.get('files_holding_touched_keys')} of them holding a "
                 f"touched key; {mi.get('numTargetFilesRemoved')} rewritten (removed), {mi.get('numTargetFilesAdded')} "
