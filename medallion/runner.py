@@ -56,6 +56,16 @@ def layers_for(pipeline: PipelineConfig, layer: str) -> list[str]:
     return [name for name in wanted if declared[name]]
 
 
+def _tables_written(pipeline: PipelineConfig, layer: str) -> list[str]:
+    """The ``layer/table`` names a layer may write (silver: its table and the dead-letter table)."""
+    if layer == "bronze":
+        return [f"bronze/{pipeline.bronze.table}"]
+    if layer == "silver":
+        assert pipeline.silver is not None
+        return [f"silver/{pipeline.silver.table}", f"silver/{pipeline.silver.dlq}"]
+    return [f"gold/{g.table}" for g in pipeline.gold]
+
+
 def _table_name(pipeline: PipelineConfig, layer: str) -> str:
     if layer == "bronze":
         return pipeline.bronze.table
@@ -125,7 +135,7 @@ class RunReport:
                     str(r.rows_superseded) if r.layer == "silver" else "-",
                     f"{r.files_ingested}/{r.files_ingested + r.files_skipped}" if r.layer == "bronze" else "-",
                     f"{r.duration_seconds:.1f}" if r.duration_seconds is not None else "-",
-                    f"{r.layer}/{r.table}",
+                    ", ".join(r.details.get("tables_written", [f"{r.layer}/{r.table}"])),
                 )
             )
         widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
@@ -157,6 +167,7 @@ def run_pipeline(
             layer=layer,
             table=_table_name(pipeline, layer),
             started_at=started,
+            details={"tables_written": _tables_written(pipeline, layer)},
         )
         report.results.append(result)
         log.info("%s: starting (run %s)", layer, report.run_id)

@@ -1,0 +1,39 @@
+"""The run summary: what people read at a glance and what machines parse."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from medallion.audit import LayerResult
+from medallion.runner import RunReport
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def layer(name: str, **counts: int) -> LayerResult:
+    result = LayerResult(run_id="r1", pipeline="orders", environment="local", layer=name, table="orders",
+                         started_at=T0, details={"tables_written": [f"{name}/orders"]}, **counts)
+    return result.finish("succeeded", now=T0 + timedelta(seconds=2.5))
+
+
+def test_summary_and_json_carry_each_layers_counts() -> None:
+    report = RunReport("r1", "orders", "local", [
+        layer("bronze", rows_in=10, rows_out=10, rows_corrupt=2, files_ingested=1),
+        layer("silver", rows_in=10, rows_out=6, rows_quarantined=3, rows_superseded=1),
+    ])
+    text = report.to_text().splitlines()
+    assert text[0] == "run r1  pipeline orders  env local: SUCCEEDED"
+    assert text[2].split() == ["bronze", "succeeded", "10", "10", "2", "-", "-", "1/1", "2.5", "bronze/orders"]
+    assert text[3].split() == ["silver", "succeeded", "10", "6", "-", "3", "1", "-", "2.5", "silver/orders"]
+
+    data = report.to_json()
+    assert data["run_id"] == "r1" and data["status"] == "succeeded"
+    assert {k: data["bronze"][k] for k in ("status", "rows_in", "rows_out", "rows_corrupt")} == {
+        "status": "succeeded", "rows_in": 10, "rows_out": 10, "rows_corrupt": 2}
+    assert data["silver"]["rows_quarantined"] == 3 and "rows_corrupt" not in data["silver"]
+
+
+def test_a_failed_layer_fails_the_report_and_shows_its_error() -> None:
+    failed = layer("silver", rows_in=5).finish("failed", now=T0, error="fail expectation(s) violated: known_status (2 of 5 rows)")
+    report = RunReport("r1", "orders", "local", [layer("bronze", rows_in=5, rows_out=5), failed])
+    assert not report.ok and report.to_json()["status"] == "failed"
+    assert report.to_text().splitlines()[-1] == "  silver failed: fail expectation(s) violated: known_status (2 of 5 rows)"
