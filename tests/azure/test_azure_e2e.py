@@ -56,7 +56,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def test_bronze_silver_gold_through_the_synapse_stand_in(tmp_path, wheel, spark, monkeypatch, capsys) -> None:
+def test_bronze_silver_gold_and_check_through_the_synapse_stand_in(tmp_path, wheel, spark, monkeypatch, capsys) -> None:
     missing = _missing_layers()
     if missing:
         pytest.skip(f"layers not in place yet: {missing}")
@@ -84,7 +84,8 @@ def test_bronze_silver_gold_through_the_synapse_stand_in(tmp_path, wheel, spark,
     monkeypatch.delenv("TF_BUILD", raising=False)
     with SynapseLivyStandIn(storage, submit_args=LOCAL_SUBMIT_ARGS + DELTA_SUBMIT_ARGS,
                             work_root=tmp_path / "work") as livy:
-        for layer in ("bronze", "silver", "gold"):
+        # the three layers, then the Validate stage's post-run data-quality checks (jobs/check_job.py)
+        for layer in ("bronze", "silver", "gold", "check"):
             code = main(["submit", "--endpoint", livy.url, "--pool", "pool1", "--layer", layer,
                          "--pipeline", "orders", "--env", "e2e", "--artifact-root", root,
                          "--wheel", wheel.name, "--poll-seconds", "1", "--timeout-minutes", "8", "--ado"])
