@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["LayerResult", "RUN_LOG_SCHEMA", "new_run_id", "utc_now", "write_run_log", "read_run_log"]
+__all__ = ["LayerResult", "RUN_LOG_SCHEMA", "as_utc", "new_run_id", "utc_now", "write_run_log", "read_run_log"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,15 @@ RUN_LOG_SCHEMA = (
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC (the default clock; tests inject their own)."""
     return datetime.now(UTC)
+
+
+def as_utc(ts: datetime) -> datetime:
+    """``ts`` as a timezone-aware UTC datetime (a naive one is taken to be UTC already).
+
+    Spark converts an aware datetime to the right instant whatever the machine's time zone; a naive one
+    it would read in the driver's local zone.
+    """
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -91,18 +100,12 @@ class LayerResult:
         return out
 
     def _row(self) -> tuple[Any, ...]:
-        def naive_utc(ts: datetime | None) -> datetime | None:
-            # Spark's session time zone is UTC in our sessions; pass naive UTC to avoid local shifts.
-            if ts is None or ts.tzinfo is None:
-                return ts
-            return ts.astimezone(UTC).replace(tzinfo=None)
-
         return (
             self.run_id, self.pipeline, self.environment, self.layer, self.table, self.status,
             self.rows_in, self.rows_out, self.rows_corrupt, self.rows_quarantined, self.rows_superseded,
             self.rows_warned, self.files_ingested, self.files_skipped,
             self.source_version, self.target_version,
-            naive_utc(self.started_at), naive_utc(self.ended_at), self.duration_seconds, self.error,
+            as_utc(self.started_at), self.ended_at and as_utc(self.ended_at), self.duration_seconds, self.error,
             json.dumps(self.details, sort_keys=True, default=str),
         )
 

@@ -33,14 +33,14 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.audit import LayerResult
+from medallion.audit import LayerResult, as_utc
 from medallion.config import EnvConfig, PipelineConfig, SilverConfig
 from medallion.errors import ConfigError, ExpectationFailed, RunError
 from medallion.merge import (
@@ -143,7 +143,7 @@ def prepare(silver: SilverConfig, *, run_id: str, now: datetime) -> Callable[[Da
     ``_failed_rules``, ``_quarantined``, ``_warned`` and ``_rank`` (1 = newest valid version of its key).
     """
     spec = merge_spec(silver)
-    ts = _utc(now)
+    ts = as_utc(now)
 
     def transform(bronze: DataFrame) -> DataFrame:
         cleansed = bronze.transform(cleanse(silver.columns, passthrough=(BRONZE_VERSION,)))
@@ -342,10 +342,5 @@ def _dead_letter_columns(prepared: DataFrame, run_id: str, now: datetime) -> lis
         F.col(FAILED_RULES),
         F.col(BRONZE_VERSION),
         F.lit(run_id).alias("_quarantine_run_id"),
-        F.lit(_utc(now)).cast("timestamp").alias("_quarantined_at"),
+        F.lit(as_utc(now)).cast("timestamp").alias("_quarantined_at"),
     ]
-
-
-def _utc(now: datetime) -> datetime:
-    return now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-
