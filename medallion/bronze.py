@@ -18,7 +18,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.audit import LayerResult
+from medallion.audit import LayerResult, as_utc
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.landing import CORRUPT, SOURCE_FILE, list_files, read_files
 from medallion.merge import latest_version
@@ -51,7 +51,7 @@ def add_audit_columns(source_system: str, run_id: str, now: datetime):  # type: 
         data_cols = sorted(c for c in df.columns if c != SOURCE_FILE)
         # concat(...) of a null value is null, and concat_ws skips nulls.
         record: Column = F.concat_ws("\u0000", *[F.concat(F.lit(f"{c}="), column(c)) for c in data_cols])
-        ingested_at = F.lit(now.replace(tzinfo=None) if now.tzinfo else now).cast("timestamp")
+        ingested_at = F.lit(as_utc(now)).cast("timestamp")
         return df.select(
             *[column(c) for c in df.columns if c not in AUDIT_COLUMNS],
             F.col(CORRUPT),
@@ -92,8 +92,8 @@ def run_bronze(
     target = env.table_path("bronze", pipeline.bronze.table)
 
     files = list_files(spark, landing)
-    exists = DeltaTable.isDeltaTable(spark, target)
-    version = latest_version(spark, target) if exists else -1
+    version = latest_version(spark, target)  # -1: no table yet
+    exists = version >= 0
     done = ingested_files(spark, target, version, [f.path for f in files]) if exists else set()
     new = [f for f in files if f.path not in done]
     empty = [f for f in new if f.size == 0]

@@ -15,10 +15,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medallion.config import EnvConfig, PipelineConfig, load_env, load_pipeline
 from medallion.errors import ConfigError, MedallionError
 from medallion.logs import configure_logging, mask_secrets
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 __all__ = ["main", "build_parser"]
 
@@ -91,21 +95,22 @@ def load_configs(args: argparse.Namespace) -> tuple[EnvConfig, PipelineConfig, P
     return env, pipeline, pipeline_file
 
 
-def _start_spark(env: EnvConfig, pipeline: PipelineConfig, pipeline_file: Path):  # type: ignore[no-untyped-def]
-    from medallion.session import get_spark
+def _configured_session(args: argparse.Namespace) -> tuple[SparkSession, EnvConfig, PipelineConfig, Path]:
+    """Load and validate both files (before any JVM), then start Spark and parse the pipeline's SQL."""
+    env, pipeline, pipeline_file = load_configs(args)
+    from medallion.session import get_spark  # imported only once the files are valid: no pyspark before
     from medallion.validation import validate_pipeline_sql
 
     spark = get_spark(env.spark, app_name=f"medallion-{pipeline.dataset}")
     checked = validate_pipeline_sql(spark, pipeline, file=str(pipeline_file))
-    log.info("%s: %d SQL expression(s) parse", pipeline_file, checked)
-    return spark
+    log.info("%s: %d SQL section(s) parse", pipeline_file, checked)
+    return spark, env, pipeline, pipeline_file
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from medallion.runner import layers_for, run_pipeline
 
-    env, pipeline, pipeline_file = load_configs(args)
-    spark = _start_spark(env, pipeline, pipeline_file)
+    spark, env, pipeline, _ = _configured_session(args)
     report = run_pipeline(spark, env, pipeline, layers_for(pipeline, args.layer))
     if args.output == "json":
         print(json.dumps(report.to_json(), default=str))
@@ -115,8 +120,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    env, pipeline, pipeline_file = load_configs(args)
-    _start_spark(env, pipeline, pipeline_file)
+    _, env, pipeline, pipeline_file = _configured_session(args)
     print(f"OK: {pipeline_file} ({pipeline.dataset}) is valid for environment {env.name}")
     return 0
 
@@ -124,8 +128,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from medallion.checks import format_results, run_checks
 
-    env, pipeline, pipeline_file = load_configs(args)
-    results = run_checks(_start_spark(env, pipeline, pipeline_file), env, pipeline)
+    spark, env, pipeline, _ = _configured_session(args)
+    results = run_checks(spark, env, pipeline)
     if args.output == "json":
         print(json.dumps([asdict(r) for r in results]))
     else:
@@ -136,8 +140,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_maintain(args: argparse.Namespace) -> int:
     from medallion.maintenance import maintain
 
-    env, pipeline, pipeline_file = load_configs(args)
-    spark = _start_spark(env, pipeline, pipeline_file)
+    spark, env, pipeline, _ = _configured_session(args)
     done = maintain(
         spark, env, pipeline, retention_hours=args.retention_hours, allow_unsafe=args.allow_unsafe_retention
     )
