@@ -5,21 +5,24 @@ Spark and Delta are provided by the cluster (Synapse / Fabric Spark 3.5 runtime)
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+# One source of the version: medallion/__init__.py.
+VERSION = re.search(r'^__version__ = "([^"]+)"', (HERE / "medallion" / "__init__.py").read_text(encoding="utf-8"), re.M)[1]
 
 setup(
     name="medallion",
-    version="0.1.0",
+    version=VERSION,
     description="Bronze / silver / gold lakehouse jobs for Azure Synapse and Fabric Spark, on Delta Lake.",
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["medallion", "medallion.*"]),
-    package_data={"medallion": ["py.typed", "schemas/*.json"]},
+    package_data={"medallion": ["py.typed"]},
     include_package_data=False,
     install_requires=[
         "pydantic>=2.5,<3",

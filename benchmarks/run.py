@@ -69,17 +69,10 @@ def _layer_fn(layer: str) -> Callable[..., Any] | None:
         return None
 
 
-def _result(pipeline: Any, env: Any, layer: str, run_id: str) -> Any:
-    from medallion.audit import LayerResult
+def _context(run_id: str) -> Any:
+    from medallion.outcome import RunContext
 
-    if layer == "bronze":
-        table = pipeline.bronze.table
-    elif layer == "silver":
-        table = pipeline.silver.table
-    else:
-        table = ",".join(g.table for g in pipeline.gold)
-    return LayerResult(run_id=run_id, pipeline=pipeline.dataset, environment=env.name, layer=layer, table=table,
-                       started_at=NOW)
+    return RunContext(run_id, NOW)
 
 
 def _last_op_metrics(spark: Any, path: str, operation: str) -> dict[str, Any]:
@@ -208,8 +201,8 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
             def run_medallion() -> None:
                 if fn is None:
                     return
-                result = _result(pipeline, env, layer, f"bench-{rows}-{rep}-{phase}-{layer}")
-                m, _ = meter.time(f"medallion-{phase}-{layer}", lambda: fn(spark, env, pipeline, result, now=NOW))
+                context = _context(f"bench-{rows}-{rep}-{phase}-{layer}")
+                m, result = meter.time(f"medallion-{phase}-{layer}", lambda: fn(spark, env, pipeline, context))
                 m.extra.update(rows_in=result.rows_in, rows_out=result.rows_out)
                 for name, value in expect.items():
                     got = getattr(result, name)

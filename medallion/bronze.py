@@ -9,30 +9,44 @@ cannot both append the same files: Delta silently drops the second one, and we r
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.audit import LayerResult, as_utc
+from medallion.clock import as_utc
+from medallion.columns import (
+    BRONZE_AUDIT,
+    CORRUPT_RECORD,
+    INGESTED_AT,
+    PROCESSING_DATE,
+    RECORD_HASH,
+    RUN_ID,
+    SOURCE_FILE,
+    SOURCE_SYSTEM,
+)
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.landing import CORRUPT, SOURCE_FILE, list_files, read_files
-from medallion.merge import latest_version
+from medallion.delta_table import CommitTag, append_idempotent, create_table, latest_version
+from medallion.landing import list_files, read_files
+from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.session import session_conf
 from medallion.sql import column
 
-__all__ = ["run_bronze", "add_audit_columns", "ingested_files", "AUDIT_COLUMNS", "PARTITION_COLUMN"]
+__all__ = ["run_bronze", "add_audit_columns", "ingested_files", "app_id"]
 
 log = logging.getLogger(__name__)
 
-PARTITION_COLUMN = "_processing_date"
-STATS_COLUMNS = (SOURCE_FILE, "_ingested_at", "_run_id")
+STATS_COLUMNS = (SOURCE_FILE, INGESTED_AT, RUN_ID)
 _STRING_STATS_PREFIX = "spark.databricks.io.skipping.stringPrefixLength"
-AUDIT_COLUMNS = (CORRUPT, "_ingested_at", SOURCE_FILE, "_source_system", PARTITION_COLUMN, "_record_hash", "_run_id")
+_TABLE_PROPERTIES = {
+    "delta.enableChangeDataFeed": "true",  # silver reads bronze incrementally
+    # Statistics only where they are used (file skipping for the exactly-once check and by date),
+    # whatever the number of source columns.
+    "delta.dataSkippingStatsColumns": ",".join(STATS_COLUMNS),
+}
 
 
 def add_audit_columns(source_system: str, run_id: str, now: datetime):  # type: ignore[no-untyped-def]
@@ -53,14 +67,14 @@ def add_audit_columns(source_system: str, run_id: str, now: datetime):  # type: 
         record: Column = F.concat_ws("\u0000", *[F.concat(F.lit(f"{c}="), column(c)) for c in data_cols])
         ingested_at = F.lit(as_utc(now)).cast("timestamp")
         return df.select(
-            *[column(c) for c in df.columns if c not in AUDIT_COLUMNS],
-            F.col(CORRUPT),
-            ingested_at.alias("_ingested_at"),
+            *[column(c) for c in df.columns if c not in BRONZE_AUDIT],
+            F.col(CORRUPT_RECORD),
+            ingested_at.alias(INGESTED_AT),
             F.col(SOURCE_FILE),
-            F.lit(source_system).alias("_source_system"),
-            F.to_date(ingested_at).alias(PARTITION_COLUMN),
-            F.sha2(record, 256).alias("_record_hash"),
-            F.lit(run_id).alias("_run_id"),
+            F.lit(source_system).alias(SOURCE_SYSTEM),
+            F.to_date(ingested_at).alias(PROCESSING_DATE),
+            F.sha2(record, 256).alias(RECORD_HASH),
+            F.lit(run_id).alias(RUN_ID),
         )
 
     return transform
@@ -79,13 +93,12 @@ def ingested_files(spark: SparkSession, path: str, version: int, candidates: Seq
     return {r[0] for r in found.collect()}
 
 
-def _app_id(path: str) -> str:
+def app_id(path: str) -> str:
+    """The idempotent-writer id of bronze's appends to the table at ``path``."""
     return f"medallion-bronze:{path}"
 
 
-def run_bronze(
-    spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, result: LayerResult, *, now: datetime
-) -> LayerResult:
+def run_bronze(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run: RunContext) -> LayerOutcome:
     """Ingest the landing files not yet in bronze. See the module docstring for the guarantees."""
     source = pipeline.source
     landing = env.resolve_landing(source.path)
@@ -98,86 +111,47 @@ def run_bronze(
     new = [f for f in files if f.path not in done]
     empty = [f for f in new if f.size == 0]
     to_read = [f for f in new if f.size > 0]
-    result.files_skipped = len(files) - len(new)
-    result.source_version = version if exists else None
-    result.details.update(landing=landing, files_empty=len(empty), files=[f.path for f in to_read])
+    files_skipped = len(files) - len(new)
+    details = {"landing": landing, "files_empty": len(empty), "files": [f.path for f in to_read]}
+    skipped = LayerOutcome(
+        status=Status.SKIPPED, files_skipped=files_skipped, source_version=version if exists else None, details=details
+    )
     log.info(
         "bronze %s: %d file(s) in %s, %d already ingested, %d new (%d empty)",
-        pipeline.bronze.table, len(files), landing, result.files_skipped, len(new), len(empty),
+        pipeline.bronze.table, len(files), landing, files_skipped, len(new), len(empty),
     )
     if not to_read:
-        result.status = "skipped"
-        return result
+        return skipped
 
     raw = read_files(spark, source, [f.path for f in to_read])
-    bronze = raw.transform(add_audit_columns(source.source_system, result.run_id, now))
-    observed = Observation(f"bronze-{result.run_id}")
-    bronze = bronze.observe(
-        observed,
-        F.count(F.lit(1)).alias("rows"),
-        F.count(F.col(CORRUPT)).alias("corrupt"),
-    )
+    bronze = raw.transform(add_audit_columns(source.source_system, run.run_id, run.now))
+    observed = Observation(f"bronze-{run.run_id}")
+    bronze = bronze.observe(observed, F.count(F.lit(1)).alias("rows"), F.count(F.col(CORRUPT_RECORD)).alias("corrupt"))
     if not exists:
-        _create_table(spark, target, bronze)
+        create_table(spark, target, bronze.schema, properties=_TABLE_PROPERTIES, partition_by=(PROCESSING_DATE,))
         version = latest_version(spark, target)
 
     with session_conf(spark, {_STRING_STATS_PREFIX: "1024"}):  # whole paths in _source_file's min/max
-        _append(bronze, target, version=version, run_id=result.run_id)
-    commit = _our_commit(spark, target, after=version, run_id=result.run_id)
+        commit = append_idempotent(
+            bronze, target, app_id=app_id(target), txn_version=version + 1, tag=CommitTag(run.run_id, "bronze")
+        )
     if commit is None:
         # Delta dropped the append before running it, so the observation never fired: do not wait on it.
         log.warning("bronze %s: a concurrent run already ingested these files; nothing appended", target)
-        result.details["concurrent_skip"] = True
-        result.status = "skipped"
-        return result
+        return replace(skipped, details={**details, "concurrent_skip": True})
     metrics = observed.get
-    result.rows_in = int(metrics.get("rows", 0))
-    result.rows_corrupt = int(metrics.get("corrupt", 0))
-    result.target_version, written = commit
-    result.rows_out = written
-    result.files_ingested = len(to_read)
+    outcome = LayerOutcome(
+        rows_in=int(metrics.get("rows", 0)),
+        rows_out=commit.metric("numOutputRows"),
+        rows_corrupt=int(metrics.get("corrupt", 0)),
+        files_ingested=len(to_read),
+        files_skipped=files_skipped,
+        source_version=version if exists else None,
+        target_version=commit.version,
+        details=details,
+    )
     log.info(
         "bronze %s: %d file(s), %d record(s) appended (%d corrupt) at version %d",
-        pipeline.bronze.table, len(to_read), result.rows_out, result.rows_corrupt, result.target_version,
+        pipeline.bronze.table, len(to_read), outcome.rows_out, outcome.rows_corrupt, commit.version,
     )
-    return result
-
-
-def _append(df: DataFrame, path: str, *, version: int, run_id: str) -> None:
-    (
-        df.write.format("delta")
-        .mode("append")
-        .option("mergeSchema", "true")
-        .option("txnAppId", _app_id(path))
-        .option("txnVersion", version + 1)
-        .option("userMetadata", json.dumps({"run_id": run_id, "layer": "bronze"}))
-        .save(path)
-    )
-
-
-def _create_table(spark: SparkSession, path: str, df: DataFrame) -> None:
-    """Create the empty bronze table with change data feed on (silver reads bronze incrementally)."""
-    (
-        DeltaTable.createIfNotExists(spark)
-        .location(path)
-        .addColumns(df.schema)
-        .partitionedBy(PARTITION_COLUMN)
-        .property("delta.enableChangeDataFeed", "true")
-        # Statistics only where they are used (file skipping for the exactly-once check and by date),
-        # whatever the number of source columns.
-        .property("delta.dataSkippingStatsColumns", ",".join(STATS_COLUMNS))
-        .execute()
-    )
-
-
-def _our_commit(spark: SparkSession, path: str, *, after: int, run_id: str) -> tuple[int, int] | None:
-    """``(version, rows written)`` of this run's append after ``after``, or None if Delta skipped it."""
-    table = DeltaTable.forPath(spark, path)
-    latest = latest_version(spark, path)
-    # Only the commits since `after` (usually just ours): the full history grows with the table.
-    history = table.history(max(latest - after, 1)).where(F.col("version") > after)
-    for row in history.select("version", "userMetadata", "operationMetrics").collect():
-        meta = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
-        if meta.get("run_id") == run_id:
-            return int(row["version"]), int((row["operationMetrics"] or {}).get("numOutputRows", 0))
-    return None
+    return outcome

@@ -98,8 +98,8 @@ def load_configs(args: argparse.Namespace) -> tuple[EnvConfig, PipelineConfig, P
 def _configured_session(args: argparse.Namespace) -> tuple[SparkSession, EnvConfig, PipelineConfig, Path]:
     """Load and validate both files (before any JVM), then start Spark and parse the pipeline's SQL."""
     env, pipeline, pipeline_file = load_configs(args)
+    from medallion.config_validation import validate_pipeline_sql
     from medallion.session import get_spark  # imported only once the files are valid: no pyspark before
-    from medallion.validation import validate_pipeline_sql
 
     spark = get_spark(env.spark, app_name=f"medallion-{pipeline.dataset}")
     checked = validate_pipeline_sql(spark, pipeline, file=str(pipeline_file))
@@ -108,7 +108,8 @@ def _configured_session(args: argparse.Namespace) -> tuple[SparkSession, EnvConf
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from medallion.runner import layers_for, run_pipeline
+    from medallion.layers import layers_for
+    from medallion.runner import run_pipeline
 
     spark, env, pipeline, _ = _configured_session(args)
     report = run_pipeline(spark, env, pipeline, layers_for(pipeline, args.layer))
@@ -126,7 +127,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from medallion.checks import format_results, run_checks
+    from medallion.table_checks import format_results, run_checks
 
     spark, env, pipeline, _ = _configured_session(args)
     results = run_checks(spark, env, pipeline)

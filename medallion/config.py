@@ -3,7 +3,7 @@
 Both files are YAML, loaded safely (duplicate keys rejected), with ``${VAR}`` expanded from the process
 environment, then validated by frozen pydantic models that forbid unknown keys. Every problem is
 raised as :class:`~medallion.errors.ConfigError` naming the file and the key. Nothing here starts a
-JVM: SQL expressions are parsed later by :mod:`medallion.validation`.
+JVM: SQL expressions are parsed later by :mod:`medallion.config_validation`.
 
 Example:
     >>> env = load_env("conf/env/local.yaml")
@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from medallion.columns import reserved
 from medallion.errors import ConfigError
 
 __all__ = [
@@ -202,9 +203,9 @@ class SilverConfig(_Model):
 
     @model_validator(mode="after")
     def _check_references(self) -> SilverConfig:
-        reserved = [c for c in self.columns if c.startswith("_")]
-        if reserved:
-            raise ValueError(f"columns {reserved} start with '_', which is reserved for medallion's audit columns")
+        clash = reserved(self.columns)
+        if clash:
+            raise ValueError(f"columns {clash} start with '_', which is reserved for medallion's audit columns")
         unknown = [k for k in self.keys if k not in self.columns]
         if unknown:
             raise ValueError(f"keys {unknown} are not among the output columns {list(self.columns)}")
@@ -283,15 +284,17 @@ class PipelineConfig(_Model):
             raise ValueError(f"gold tables {repeated} are declared more than once")
         return self
 
+    def table_names(self, layer: str) -> list[str]:
+        """The tables ``layer`` writes for this pipeline (silver: its table, then the dead-letter table)."""
+        if layer == "bronze":
+            return [self.bronze.table]
+        if layer == "silver":
+            return [self.silver.table, self.silver.dlq] if self.silver is not None else []
+        return [g.table for g in self.gold]
+
     def tables(self, env: EnvConfig) -> dict[str, str]:
         """Every Delta table this pipeline writes, as ``{"layer/name": path}``."""
-        out = {f"bronze/{self.bronze.table}": env.table_path("bronze", self.bronze.table)}
-        if self.silver is not None:
-            out[f"silver/{self.silver.table}"] = env.table_path("silver", self.silver.table)
-            out[f"silver/{self.silver.dlq}"] = env.table_path("silver", self.silver.dlq)
-        for g in self.gold:
-            out[f"gold/{g.table}"] = env.table_path("gold", g.table)
-        return out
+        return {f"{layer}/{t}": env.table_path(layer, t) for layer in LAYERS for t in self.table_names(layer)}
 
 
 # --------------------------------------------------------------------------- loading

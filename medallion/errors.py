@@ -5,6 +5,8 @@ Every error a user can cause derives from :class:`MedallionError`; the CLI maps 
 """
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "MedallionError",
     "ConfigError",
@@ -15,9 +17,14 @@ __all__ = [
 
 
 class MedallionError(Exception):
-    """Base class of every error raised by medallion."""
+    """Base class of every error raised by medallion.
+
+    ``partial`` is what a layer had counted when it failed (a :class:`medallion.outcome.LayerOutcome`,
+    or None): the runner records it with the failure.
+    """
 
     exit_code: int = 1
+    partial: Any = None
 
 
 class ConfigError(MedallionError):

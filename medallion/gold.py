@@ -20,8 +20,8 @@ Writing:
 * After a write that changed data the table is ``OPTIMIZE ... ZORDER BY zorder_by``.
 
 Example:
-    >>> result = run_gold(spark, env, pipeline, result, now=now)
-    >>> result.details["tables"]["daily_revenue"]["mode"]
+    >>> outcome = run_gold(spark, env, pipeline, RunContext("run-1", now))
+    >>> outcome.details["tables"]["daily_revenue"]["mode"]
     'partitions'
 """
 from __future__ import annotations
@@ -29,48 +29,39 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import reduce
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.errors.exceptions.captured import CapturedException
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.columns import CHANGE_FEED
 from medallion.config import EnvConfig, GoldTable, PipelineConfig
-from medallion.errors import ConfigError, RunError
+from medallion.config_validation import SILVER_PLACEHOLDER
+from medallion.delta_table import CommitTag, find_commit, history_metadata, latest_version, read_change_feed
+from medallion.errors import RunError
 from medallion.maintenance import optimize_zorder
-from medallion.merge import read_change_feed
+from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.sql import error_summary, quote_identifier
 
-if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
-
-    from medallion.audit import LayerResult
-
 __all__ = [
-    "SILVER_PLACEHOLDER",
     "run_gold",
     "build_gold_table",
     "gold_transform",
     "gold_frame",
     "partition_predicate",
-    "validate_gold_sql",
-    "validate_gold_table",
+    "last_build",
 ]
 
 log = logging.getLogger(__name__)
 
-SILVER_PLACEHOLDER = "silver"
-"""The name of the placeholder for the silver table in a gold ``sql`` query: ``{silver}``."""
-
 _META_KEY = "medallion_gold"
-_CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 _MAX_LISTED_PARTITIONS = 100
 # Errors that mean "the change feed cannot answer": not enabled for the range, versions vacuumed, ...
 _CDF_UNAVAILABLE = (AnalysisException, CapturedException, Py4JJavaError)
@@ -143,88 +134,6 @@ def _column_sql(column: Column) -> str:
     return str(column._jc.expr().sql())
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None = None, key: str | None = None) -> None:
-    """Check that ``gold.sql`` is one SELECT query reading silver through ``{silver}``.
-
-    The placeholder is the only replacement field allowed (other braces must be doubled, as in
-    ``str.format``); the text is then parsed by Spark's SQL parser with the placeholder replaced by a
-    dummy identifier. Nothing is executed.
-
-    Raises:
-        ConfigError: naming ``file`` / ``key`` (e.g. ``gold.0.sql``) and what is wrong.
-    """
-    if gold.sql is None:
-        return
-    key = key or f"gold[{gold.table}].sql"
-    try:
-        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(gold.sql) if name is not None]
-    except ValueError as err:
-        raise ConfigError(f"invalid braces ({err}); write literal braces as {{{{ and }}}}", file=file, key=key) from err
-    bad = sorted({name or "{}" for name, spec, conv in fields if name != SILVER_PLACEHOLDER or spec or conv})
-    if bad:
-        raise ConfigError(
-            f"unknown placeholder(s) {bad}: only {{{SILVER_PLACEHOLDER}}} is allowed "
-            "(write literal braces as {{ and }})",
-            file=file,
-            key=key,
-        )
-    if not fields:
-        raise ConfigError(f"sql must read the silver table through {{{SILVER_PLACEHOLDER}}}", file=file, key=key)
-    text = gold.sql.format(**{SILVER_PLACEHOLDER: "`__medallion_silver__`"})
-    parser = spark._jsparkSession.sessionState().sqlParser()
-    try:
-        plan = parser.parsePlan(text)
-    except Exception as err:  # ParseException arrives as a captured py4j error
-        raise ConfigError(f"not valid Spark SQL: {error_summary(err)}", file=file, key=key) from None
-    try:
-        query = parser.parseQuery(text)
-    except Exception:
-        query = None
-    # parseQuery accepts a query prefix ("SELECT 1; DROP ..."), parsePlan any one statement: a single
-    # SELECT is what both read the same way (expression ids aside).
-    if query is None or _tree(plan) != _tree(query):
-        raise ConfigError(
-            f"must be a single SELECT query, got a {plan.getClass().getSimpleName()} statement", file=file, key=key
-        )
-
-
-def _tree(plan: Any) -> str:
-    return re.sub(r"#\d+", "", str(plan.treeString()))
-
-
-def validate_gold_table(
-    spark: SparkSession, gold: GoldTable, *, file: str | None = None, key: str | None = None
-) -> None:
-    """Parse every expression of one gold entry (``sql`` or ``derive`` / ``measures`` / ``filter``).
-
-    Args:
-        spark: any session (only its SQL parser is used).
-        gold: the entry.
-        file: the pipeline file, for the error message.
-        key: the entry's key prefix, e.g. ``gold.0``.
-
-    Raises:
-        ConfigError: the first expression that does not parse, naming its key.
-    """
-    prefix = key or f"gold[{gold.table}]"
-    if gold.sql is not None:
-        validate_gold_sql(spark, gold, file=file, key=f"{prefix}.sql")
-        return
-    parser = spark._jsparkSession.sessionState().sqlParser()
-    exprs = [(f"{prefix}.derive.{n}", e) for n, e in gold.derive.items()]
-    exprs += [(f"{prefix}.measures.{n}", e) for n, e in gold.measures.items()]
-    if gold.filter:
-        exprs.append((f"{prefix}.filter", gold.filter))
-    for where, expr in exprs:
-        try:
-            parser.parseExpression(expr)
-        except Exception as err:
-            raise ConfigError(f"not a valid Spark SQL expression: {error_summary(err)}", file=file, key=where) from None
-
-
 # --------------------------------------------------------------------------- build state
 
 
@@ -245,60 +154,43 @@ def _fingerprint(gold: GoldTable) -> str:
 
 def last_build(spark: SparkSession, path: str) -> BuildState | None:
     """The newest build medallion recorded in the gold table's history, or None."""
-    from delta.tables import DeltaTable
-
     if not DeltaTable.isDeltaTable(spark, path):
         return None
-    rows = (
-        DeltaTable.forPath(spark, path)
-        .history()
-        .where(F.col("userMetadata").contains(_META_KEY))
-        .orderBy(F.col("version").desc())
-        .select("version", "userMetadata")
-        .limit(1)
-        .collect()
-    )
-    for row in rows:
+    for version, meta in history_metadata(spark, path):
+        if _META_KEY not in meta:
+            continue
         try:
-            meta = json.loads(row["userMetadata"])[_META_KEY]
-            return BuildState(int(row["version"]), int(meta["silver_version"]), str(meta["fingerprint"]))
+            build = meta[_META_KEY]
+            return BuildState(version, int(build["silver_version"]), str(build["fingerprint"]))
         except (ValueError, KeyError, TypeError):
-            log.warning("gold table %s: unreadable build metadata at version %s", path, row["version"])
+            log.warning("gold table %s: unreadable build metadata at version %s", path, version)
+            return None
     return None
 
 
 # --------------------------------------------------------------------------- the layer
 
 
-def run_gold(
-    spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, result: LayerResult, *, now: datetime
-) -> LayerResult:
+def run_gold(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run: RunContext) -> LayerOutcome:
     """Build every gold table of the pipeline from one silver snapshot.
 
-    Fills ``result`` as it goes: ``source_version`` (the silver version read), ``rows_in`` (rows of
-    that silver snapshot, when any table was built), ``rows_out`` (gold rows written),
-    ``target_version`` (the last gold version written) and ``details["tables"][name]``. Sets
-    ``status = "skipped"`` when no table changed.
+    The outcome has ``source_version`` (the silver version read), ``rows_in`` (rows of that silver
+    snapshot, when any table was built), ``rows_out`` (gold rows written), ``target_version`` (the
+    last gold version written) and ``details["tables"][name]``; status ``skipped`` when no table changed.
 
     Raises:
         RunError: the silver table does not exist, or a write failed.
     """
-    from delta.tables import DeltaTable
-
     if pipeline.silver is None or not pipeline.gold:
-        result.status = "skipped"
-        result.details["reason"] = "no gold tables declared"
-        return result
-    result.table = ",".join(g.table for g in pipeline.gold)
+        return LayerOutcome(status=Status.SKIPPED, details={"reason": "no gold tables declared"})
     silver_path = env.table_path("silver", pipeline.silver.table)
     if not DeltaTable.isDeltaTable(spark, silver_path):
         raise RunError(f"silver table {pipeline.silver.table!r} does not exist at {silver_path}; run silver first")
-    silver_version = int(DeltaTable.forPath(spark, silver_path).history(1).select("version").first()[0])
-    result.source_version = silver_version
+    silver_version = latest_version(spark, silver_path)
     silver = spark.read.format("delta").option("versionAsOf", silver_version).load(silver_path)
     tables: dict[str, dict[str, Any]] = {}
-    result.details["tables"] = tables
-    result.details["silver_version"] = silver_version
+    rows_in = rows_out = 0
+    target_version: int | None = None
 
     for gold in pipeline.gold:
         metrics = build_gold_table(
@@ -308,20 +200,25 @@ def run_gold(
             silver_path=silver_path,
             silver_version=silver_version,
             gold_path=env.table_path("gold", gold.table),
-            run_id=result.run_id,
-            now=now,
+            run=run,
         )
         tables[gold.table] = metrics
         if metrics["mode"] != "skipped":
-            result.rows_out += metrics["rows_out"]
-            result.target_version = metrics["version"]
-            if not result.rows_in:
+            rows_out += metrics["rows_out"]
+            target_version = metrics["version"]
+            if not rows_in:
                 # Delta answers an unfiltered count from file statistics; no data is re-read.
-                result.rows_in = silver.count()
+                rows_in = silver.count()
 
-    if all(m["mode"] == "skipped" for m in tables.values()):
-        result.status = "skipped"
-    return result
+    skipped = all(m["mode"] == "skipped" for m in tables.values())
+    return LayerOutcome(
+        status=Status.SKIPPED if skipped else Status.SUCCEEDED,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        source_version=silver_version,
+        target_version=target_version,
+        details={"tables": tables, "silver_version": silver_version},
+    )
 
 
 def build_gold_table(
@@ -332,8 +229,7 @@ def build_gold_table(
     silver_path: str,
     silver_version: int,
     gold_path: str,
-    run_id: str,
-    now: datetime,
+    run: RunContext,
 ) -> dict[str, Any]:
     """Build one gold table (full, partition-scoped or not at all) and return its metrics.
 
@@ -344,8 +240,7 @@ def build_gold_table(
         silver_path: where silver lives (for its change feed).
         silver_version: the version ``silver`` was read at; recorded with the write.
         gold_path: where the gold table lives.
-        run_id: recorded with the write.
-        now: recorded with the write.
+        run: the run id and clock, recorded with the write.
 
     Returns:
         ``{"mode": "full"|"partitions"|"skipped", "reason", "rows_out", "version", "silver_version",
@@ -397,17 +292,13 @@ def build_gold_table(
     df = gold_frame(spark, gold, silver)
     if touched is not None and not _same_schema(spark, gold_path, df):
         touched, metrics["reason"] = None, "schema changed"
-    meta = json.dumps(
-        {
-            _META_KEY: {
-                "silver_version": silver_version,
-                "fingerprint": fingerprint,
-                "run_id": run_id,
-                "built_at": now.isoformat(),
-            }
-        },
-        sort_keys=True,
+    tag = CommitTag(
+        run.run_id,
+        "gold",
+        {_META_KEY: {"silver_version": silver_version, "fingerprint": fingerprint, "built_at": run.now.isoformat()}},
     )
+    meta = tag.metadata()
+    before = latest_version(spark, gold_path)
     writer = df.write.format("delta").mode("overwrite").option("userMetadata", meta)
     where: str | None = None
     if touched is None:
@@ -434,11 +325,13 @@ def build_gold_table(
     except (AnalysisException, CapturedException, Py4JJavaError) as err:
         raise RunError(f"gold table {gold.table!r}: write failed: {error_summary(err)}") from err
 
-    version, op_metrics = _commit_of(spark, gold_path, run_id)
-    metrics["version"] = version
-    metrics["rows_out"] = int(op_metrics.get("numOutputRows", 0))
-    metrics["files_added"] = int(op_metrics.get("numFiles", op_metrics.get("numAddedFiles", 0)))
-    metrics["files_removed"] = int(op_metrics.get("numRemovedFiles", 0))
+    commit = find_commit(spark, gold_path, tag, after=before)
+    if commit is None:
+        raise RunError(f"gold table at {gold_path}: the write of run {run.run_id} is not in the table history")
+    metrics["version"] = commit.version
+    metrics["rows_out"] = commit.metric("numOutputRows")
+    metrics["files_added"] = commit.metric("numFiles", commit.metric("numAddedFiles"))
+    metrics["files_removed"] = commit.metric("numRemovedFiles")
 
     if gold.zorder_by:
         z = optimize_zorder(spark, gold_path, gold.zorder_by, where=where)
@@ -456,7 +349,7 @@ def _touched(
     """
     changes = read_change_feed(spark, silver_path, start, end)
     # Pre- and post-images alike: a row that moved partitions touches both.
-    changes = changes.drop(*[c for c in _CDF_COLUMNS if c in changes.columns])
+    changes = changes.drop(*[c for c in CHANGE_FEED if c in changes.columns])
     if gold.sql is None:
         changes = changes.transform(_derive_and_filter(gold))
     elif gold.partition_by and not set(gold.partition_by) <= set(changes.columns):
@@ -471,17 +364,6 @@ def _touched(
 def _same_schema(spark: SparkSession, path: str, df: DataFrame) -> bool:
     current = spark.read.format("delta").load(path).schema
     return [(f.name, f.dataType) for f in current] == [(f.name, f.dataType) for f in df.schema]
-
-
-def _commit_of(spark: SparkSession, path: str, run_id: str) -> tuple[int, dict[str, str]]:
-    """The version and operation metrics of this run's write to ``path``."""
-    from delta.tables import DeltaTable
-
-    rows = DeltaTable.forPath(spark, path).history(10).select("version", "userMetadata", "operationMetrics").collect()
-    for row in rows:
-        if row["userMetadata"] and run_id in row["userMetadata"]:
-            return int(row["version"]), dict(row["operationMetrics"] or {})
-    raise RunError(f"gold table at {path}: the write of run {run_id} is not in the table history")
 
 
 def _jsonable(value: Any) -> Any:

@@ -22,16 +22,15 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StringType, StructField, StructType
 
+from medallion.columns import CORRUPT_RECORD, SOURCE_FILE
 from medallion.config import SourceConfig
 from medallion.errors import SourceError
 from medallion.sql import column
 
-__all__ = ["LandingFile", "list_files", "read_files", "CORRUPT", "SOURCE_FILE"]
+__all__ = ["LandingFile", "list_files", "read_files"]
 
 log = logging.getLogger(__name__)
 
-CORRUPT = "_corrupt_record"
-SOURCE_FILE = "_source_file"
 
 
 @dataclass(frozen=True)
@@ -81,13 +80,13 @@ def read_files(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) 
         df = _read_csv(spark, source, paths)
     else:
         df = _read_parquet(spark, source, paths)
-    if CORRUPT not in df.columns:
-        df = df.withColumn(CORRUPT, F.lit(None).cast("string"))
+    if CORRUPT_RECORD not in df.columns:
+        df = df.withColumn(CORRUPT_RECORD, F.lit(None).cast("string"))
     return df
 
 
 def _permissive(spark: SparkSession, source: SourceConfig):  # type: ignore[no-untyped-def]
-    return spark.read.options(**source.options).options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT)
+    return spark.read.options(**source.options).options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_RECORD)
 
 
 def _with_file(df: DataFrame) -> DataFrame:
@@ -97,7 +96,7 @@ def _with_file(df: DataFrame) -> DataFrame:
 def _declared_schema(source: SourceConfig) -> str | None:
     if source.schema_ is None:
         return None
-    return f"{source.schema_}, `{CORRUPT}` STRING"
+    return f"{source.schema_}, `{CORRUPT_RECORD}` STRING"
 
 
 def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) -> DataFrame:
@@ -106,7 +105,7 @@ def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) 
     if declared is not None:
         return _with_file(reader.schema(declared).json(list(paths)))
     df = reader.option("primitivesAsString", "true").json(list(paths))
-    if [f.name for f in df.schema.fields] == [CORRUPT]:
+    if [f.name for f in df.schema.fields] == [CORRUPT_RECORD]:
         # Only unparseable lines: Spark refuses to select the corrupt column alone from raw JSON,
         # and the text reader gives the same lines verbatim.
         return _corrupt_only_as_text(spark, paths)
@@ -117,13 +116,13 @@ def _corrupt_only_as_text(spark: SparkSession, paths: Sequence[str]) -> DataFram
     text = spark.read.text(list(paths))
     return (
         text.where(F.trim("value") != "")
-        .select(F.col("value").alias(CORRUPT), F.col("_metadata.file_path").alias(SOURCE_FILE))
+        .select(F.col("value").alias(CORRUPT_RECORD), F.col("_metadata.file_path").alias(SOURCE_FILE))
     )
 
 
 def _as_string(field: StructField) -> Column:
     col = column(field.name)
-    if field.name == CORRUPT or isinstance(field.dataType, StringType):
+    if field.name == CORRUPT_RECORD or isinstance(field.dataType, StringType):
         return col
     if isinstance(field.dataType, (StructType, ArrayType, MapType)):
         return F.to_json(col).alias(field.name)
@@ -148,10 +147,10 @@ def _read_csv(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) -
         names = tuple(f.strip() for f in fields) if header else tuple(f"_c{i}" for i in range(len(fields)))
         groups.setdefault(names, []).append(path)
     if not groups:
-        return spark.createDataFrame([], f"`{CORRUPT}` STRING, `{SOURCE_FILE}` STRING")
+        return spark.createDataFrame([], f"`{CORRUPT_RECORD}` STRING, `{SOURCE_FILE}` STRING")
     frames = []
     for names, group in groups.items():
-        schema = StructType([StructField(n, StringType()) for n in names] + [StructField(CORRUPT, StringType())])
+        schema = StructType([StructField(n, StringType()) for n in names] + [StructField(CORRUPT_RECORD, StringType())])
         frames.append(_with_file(_permissive(spark, source).schema(schema).csv(group)))
     return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
 

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.errors.exceptions.captured import CapturedException
+from pyspark.sql import SparkSession
 
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.errors import ConfigError, RunError
+from medallion.session import session_conf
 from medallion.sql import quote_identifier
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 __all__ = ["SAFE_RETENTION_HOURS", "maintain", "optimize_zorder", "check_retention"]
 
@@ -51,8 +51,6 @@ def optimize_zorder(
     Returns:
         ``{"files_added": n, "files_removed": n}`` from Delta's OPTIMIZE metrics.
     """
-    from delta.tables import DeltaTable
-
     builder = DeltaTable.forPath(spark, path).optimize()
     if where:
         builder = builder.where(where)
@@ -121,16 +119,12 @@ def maintain(
         ConfigError: the retention is refused (before any table is touched).
         RunError: compaction or VACUUM of a table failed (tables before it were maintained).
     """
-    from delta.tables import DeltaTable
-
     hours = check_retention(env, retention_hours, allow_unsafe)
     unsafe = hours < SAFE_RETENTION_HOURS
     report: list[dict[str, Any]] = []
-    previous = spark.conf.get(_RETENTION_CHECK, "true")
     if unsafe:
         log.warning("VACUUM retention %s hours is below the %s-hour safety limit (overridden)", hours, SAFE_RETENTION_HOURS)
-        spark.conf.set(_RETENTION_CHECK, "false")
-    try:
+    with session_conf(spark, {_RETENTION_CHECK: "false"} if unsafe else {}):
         for name, path in pipeline.tables(env).items():
             entry: dict[str, Any] = {"table": name, "path": path, "retention_hours": hours}
             if not DeltaTable.isDeltaTable(spark, path):
@@ -160,7 +154,4 @@ def maintain(
                 "maintain %s: compaction +%s/-%s files, vacuum (%s h) deleted %s file(s)",
                 name, compaction["files_added"], compaction["files_removed"], hours, vacuumed,
             )
-    finally:
-        if unsafe:
-            spark.conf.set(_RETENTION_CHECK, previous)
     return report

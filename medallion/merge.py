@@ -1,4 +1,4 @@
-"""The newest-wins Delta MERGE, built from a typed model, with bounded retry on write conflicts.
+"""The newest-wins Delta MERGE, built from a typed model.
 
 :class:`MergeSpec` says what to merge: the key columns, the sequence column whose newest value wins,
 the columns written on insert and update, and (optionally) a column whose change makes an
@@ -14,14 +14,13 @@ equal-sequence row worth rewriting. From it come the fixed-alias conditions (tar
 Each source row therefore either inserts, updates, or is left unapplied, so ``numSourceRows -
 inserted - updated`` is exactly the number of rows superseded by what the table already holds.
 
-Exactly-once across crashes uses Delta's idempotent writes: every commit carries a ``(txnAppId,
-txnVersion)`` pair, Delta drops a second commit of the same pair, and :func:`committed_txn_version`
-reads the last committed version back, so the watermark and the data commit atomically.
+The commit is idempotent (``txnAppId`` / ``txnVersion``) and tagged; both mechanisms live in
+:mod:`medallion.delta_table`.
 
 Example:
     >>> spec = MergeSpec(keys=("order_id",), sequence_by="updated_at", columns=("order_id", "updated_at"))
     >>> metrics = merge_into(spark, "/lake/silver/orders", source_df, spec,
-    ...                      app_id="medallion.silver.orders", txn_version=7, user_metadata="run-1")
+    ...                      app_id="medallion.silver.orders", txn_version=7, tag=CommitTag("run-1", "silver"))
     >>> metrics.inserted, metrics.updated
     (3, 1)
 """
@@ -31,64 +30,29 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from delta.exceptions import (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-    ProtocolChangedException,
-)
 from delta.tables import DeltaTable
-from py4j.protocol import Py4JError
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructField, StructType
-from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from medallion.columns import RANK
+from medallion.delta_table import (
+    CommitTag,
+    append_idempotent,
+    create_table,
+    find_commit,
+    idempotent_commit,
+    latest_version,
+    with_retry,
+)
 from medallion.errors import RunError
-from medallion.session import session_conf
 from medallion.sql import quote_identifier
 
-__all__ = [
-    "TARGET",
-    "SOURCE",
-    "RETRYABLE",
-    "MergeSpec",
-    "MergeMetrics",
-    "rank_versions",
-    "merge_into",
-    "append_idempotent",
-    "ensure_table",
-    "committed_txn_version",
-    "latest_version",
-    "read_change_feed",
-    "retrying",
-]
+__all__ = ["TARGET", "SOURCE", "MergeSpec", "MergeMetrics", "rank_versions", "merge_into"]
 
 log = logging.getLogger(__name__)
 
 TARGET = "t"
 SOURCE = "s"
-
-#: Delta's write-conflict exceptions worth retrying. ``ConcurrentTransactionException`` is not among
-#: them: it means another run committed the same idempotent transaction, and a retry would be dropped.
-RETRYABLE: tuple[type[Exception], ...] = (
-    ConcurrentAppendException,
-    ConcurrentDeleteReadException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentWriteException,
-    MetadataChangedException,
-    ProtocolChangedException,
-    DeltaConcurrentModificationException,
-)
-
-_TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
-_TXN_VERSION = "spark.databricks.delta.write.txnVersion"
-_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
-
 
 @dataclass(frozen=True)
 class MergeSpec:
@@ -161,7 +125,7 @@ class MergeMetrics:
         return self.source_rows - self.inserted - self.updated
 
 
-def rank_versions(spec: MergeSpec, *, column: str = "_rank", within: Sequence[str] = ()) -> Callable[[DataFrame], DataFrame]:
+def rank_versions(spec: MergeSpec, *, column: str = RANK, within: Sequence[str] = ()) -> Callable[[DataFrame], DataFrame]:
     """A transform numbering the versions of each key, 1 = newest (deterministic on ties).
 
     Args:
@@ -185,16 +149,16 @@ def merge_into(
     *,
     app_id: str,
     txn_version: int,
-    user_metadata: str,
+    tag: CommitTag,
     properties: Mapping[str, str] | None = None,
     max_attempts: int = 3,
     wait_seconds: float = 1.0,
 ) -> MergeMetrics:
     """MERGE ``source`` (one row per key) into the Delta table at ``path`` as an idempotent commit.
 
-    The table is created from the source schema (with ``properties``) if it does not exist yet.
-    The commit carries ``(app_id, txn_version)`` and ``user_metadata``; its metrics are read back
-    from the table history by that (run-unique) ``user_metadata``.
+    The table is created from the source schema (with ``properties``) if it does not exist yet; that
+    first load is an idempotent append (every row is an insert, and an append does in one pass what a
+    MERGE would do with a join).
 
     Args:
         spark: the session.
@@ -203,7 +167,7 @@ def merge_into(
         spec: the MERGE model.
         app_id: the idempotent-writer id (stable for this target and its source).
         txn_version: this batch's transaction version; must exceed the last committed one.
-        user_metadata: the commit's userMetadata, unique to this run (e.g. JSON with the run id).
+        tag: the commit tag of this run (its metrics are read back by it).
         properties: table properties used when the table is created.
         max_attempts: bound on attempts when Delta reports a write conflict.
         wait_seconds: base of the exponential back-off between attempts.
@@ -216,26 +180,24 @@ def merge_into(
             transaction, or the commit could not be found.
     """
     columns = [quote_identifier(c) for c in spec.columns]
-    if ensure_table(spark, path, source.select(*columns).schema, properties or {}):
-        # A table created just now is empty: every source row is an insert, and an idempotent append
-        # does in one pass what a MERGE would do with a join (the first load is the big one).
-        commit = _append_commit(
-            source.select(*columns), path, app_id=app_id, txn_version=txn_version, user_metadata=user_metadata,
+    if create_table(spark, path, source.select(*columns).schema, properties=properties or {}):
+        commit = append_idempotent(
+            source.select(*columns), path, app_id=app_id, txn_version=txn_version, tag=tag,
             max_attempts=max_attempts, wait_seconds=wait_seconds,
         )
         if commit is None:
             raise RunError(f"first load of {path} was not committed: transaction {app_id}@{txn_version} was already applied")
-        rows = int(commit[1].get("numOutputRows", 0))
-        out = MergeMetrics(version=commit[0], source_rows=rows, inserted=rows, updated=0)
+        rows = commit.metric("numOutputRows")
+        out = MergeMetrics(version=commit.version, source_rows=rows, inserted=rows, updated=0)
         log.info("first load of %s committed version %s: %s", path, out.version, out)
         return out
-    confs = {_TXN_APP_ID: app_id, _TXN_VERSION: str(txn_version), _USER_METADATA: user_metadata}
+    before = latest_version(spark, path)
 
     def attempt() -> None:
         # A fresh DeltaTable per attempt: a conflicting commit may have changed the schema.
         target = DeltaTable.forPath(spark, path).alias(TARGET)
         assignments = spec.assignments()
-        with session_conf(spark, confs):
+        with idempotent_commit(spark, tag, app_id=app_id, txn_version=txn_version):
             (
                 target.merge(source.alias(SOURCE), spec.key_condition())
                 .whenMatchedUpdate(condition=spec.update_condition(), set=assignments)
@@ -244,158 +206,21 @@ def merge_into(
                 .execute()
             )
 
-    _with_retry(attempt, f"MERGE into {path}", max_attempts=max_attempts, wait_seconds=wait_seconds)
-    commit = _find_commit(spark, path, user_metadata, "MERGE")
+    with_retry(attempt, f"MERGE into {path}", max_attempts=max_attempts, wait_seconds=wait_seconds)
+    commit = find_commit(spark, path, tag, after=before)
     if commit is None:
         raise RunError(
             f"MERGE into {path} was not committed: transaction {app_id}@{txn_version} was already applied "
             "(another run processed the same input)"
         )
-    version, metrics = commit
     out = MergeMetrics(
-        version=version,
-        source_rows=int(metrics.get("numSourceRows", 0)),
-        inserted=int(metrics.get("numTargetRowsInserted", 0)),
-        updated=int(metrics.get("numTargetRowsUpdated", 0)),
+        version=commit.version,
+        source_rows=commit.metric("numSourceRows"),
+        inserted=commit.metric("numTargetRowsInserted"),
+        updated=commit.metric("numTargetRowsUpdated"),
     )
-    log.info("MERGE into %s committed version %s: %s", path, version, out)
+    log.info("MERGE into %s committed version %s: %s", path, commit.version, out)
     return out
-
-
-def append_idempotent(
-    df: DataFrame,
-    path: str,
-    *,
-    app_id: str,
-    txn_version: int,
-    user_metadata: str,
-    max_attempts: int = 3,
-    wait_seconds: float = 1.0,
-) -> int | None:
-    """Append ``df`` to the Delta table at ``path`` (created if missing) as an idempotent commit.
-
-    New columns are merged into the table schema. If ``(app_id, txn_version)`` was already
-    committed, Delta drops the append and None is returned.
-
-    Returns:
-        The version committed, or None when the transaction had already been applied.
-    """
-    commit = _append_commit(
-        df, path, app_id=app_id, txn_version=txn_version, user_metadata=user_metadata,
-        max_attempts=max_attempts, wait_seconds=wait_seconds,
-    )
-    return None if commit is None else commit[0]
-
-
-def _append_commit(
-    df: DataFrame, path: str, *, app_id: str, txn_version: int, user_metadata: str, max_attempts: int, wait_seconds: float
-) -> tuple[int, dict[str, str]] | None:
-    """The append of :func:`append_idempotent`, returning its commit's version and operation metrics."""
-
-    def attempt() -> None:
-        (
-            df.write.format("delta")
-            .mode("append")
-            .option("mergeSchema", "true")
-            .option("txnAppId", app_id)
-            .option("txnVersion", str(txn_version))
-            .option("userMetadata", user_metadata)
-            .save(path)
-        )
-
-    _with_retry(attempt, f"append to {path}", max_attempts=max_attempts, wait_seconds=wait_seconds)
-    return _find_commit(df.sparkSession, path, user_metadata, "WRITE")
-
-
-def ensure_table(spark: SparkSession, path: str, schema: StructType, properties: Mapping[str, str]) -> bool:
-    """Create an empty Delta table at ``path`` with ``schema`` (all columns nullable) if none exists.
-
-    Returns:
-        True when the table was created by this call.
-    """
-    if DeltaTable.isDeltaTable(spark, path):
-        return False
-    nullable = StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(nullable)
-    for key, value in properties.items():
-        builder = builder.property(key, value)
-    builder.execute()
-    log.info("created Delta table %s", path)
-    return True
-
-
-def read_change_feed(spark: SparkSession, path: str, start: int, end: int) -> DataFrame:
-    """The change data feed of the Delta table at ``path`` for versions ``start..end`` (inclusive)."""
-    return (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", start)
-        .option("endingVersion", end)
-        .load(path)
-    )
-
-
-def _snapshot(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
-    """The current Delta snapshot of ``path`` through the JVM (no Spark job, unlike ``history()``)."""
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-    return delta_log.update(getattr(delta_log, "update$default$1")(), getattr(delta_log, "update$default$2")())
-
-
-def latest_version(spark: SparkSession, path: str) -> int:
-    """The latest committed version of the Delta table at ``path`` (-1 when there is none)."""
-    try:
-        return int(_snapshot(spark, path).version())
-    except Py4JError as err:
-        raise RunError(f"cannot read the Delta log of {path}: {type(err).__name__}") from err
-
-
-def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
-    """The last ``txnVersion`` committed to the table at ``path`` by ``app_id`` (None: never, or no table).
-
-    Delta keeps these ``SetTransaction`` versions in the table snapshot itself; there is no Python API
-    for them, so this reads the snapshot through the JVM.
-    """
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    try:
-        found = _snapshot(spark, path).transactions().get(app_id)
-        return int(found.get()) if found.isDefined() else None
-    except Py4JError as err:
-        raise RunError(f"cannot read the transaction state of {path}: {type(err).__name__}") from err
-
-
-def retrying(max_attempts: int = 3, wait_seconds: float = 1.0) -> Retrying:
-    """The retry policy for Delta commits: only :data:`RETRYABLE` conflicts, at most ``max_attempts``."""
-    return Retrying(
-        retry=retry_if_exception_type(RETRYABLE),
-        stop=stop_after_attempt(max_attempts),
-        wait=wait_exponential(multiplier=wait_seconds, max=30),
-        before_sleep=before_sleep_log(log, logging.WARNING),
-        reraise=True,
-    )
-
-
-def _with_retry(fn: Callable[[], None], what: str, *, max_attempts: int, wait_seconds: float) -> None:
-    try:
-        for attempt in retrying(max_attempts, wait_seconds):
-            with attempt:
-                fn()
-    except ConcurrentTransactionException as err:
-        raise RunError(f"{what}: another run committed the same transaction concurrently") from err
-    except RETRYABLE as err:
-        raise RunError(f"{what}: write conflict persisted after {max_attempts} attempts ({type(err).__name__})") from err
-
-
-def _find_commit(spark: SparkSession, path: str, user_metadata: str, operation: str) -> tuple[int, dict[str, str]] | None:
-    # The last few commits, filtered here: a Spark filter + sort would plan a shuffle for 20 rows.
-    history = DeltaTable.forPath(spark, path).history(20).select("version", "operation", "userMetadata", "operationMetrics")
-    ours = [r for r in history.collect() if r["userMetadata"] == user_metadata and r["operation"] == operation]
-    if not ours:
-        return None
-    newest = max(ours, key=lambda r: int(r["version"]))
-    return int(newest["version"]), dict(newest["operationMetrics"] or {})
 
 
 def _col(alias: str, name: str) -> Column:

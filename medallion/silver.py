@@ -6,7 +6,7 @@ One run:
    the ``txnVersion`` of silver's own MERGE commit (Delta idempotent writes, app id
    ``medallion.silver.<bronze table>``), so the watermark and the data move in one commit. The run
    reads bronze's change data feed from the next version to the latest one.
-2. **Cleanse and check** (:mod:`medallion.quality`): the ``columns:`` expressions, every expectation
+2. **Cleanse and check** (:mod:`medallion.expectations`): the ``columns:`` expressions, every expectation
    in one pass, the original bronze row kept alongside; then rank the versions of each key.
 3. **Count once**: the prepared frame is persisted and summarised by one aggregation. A violated
    ``fail`` rule or ``max_quarantine_fraction`` raises :class:`~medallion.errors.ExpectationFailed`
@@ -29,48 +29,48 @@ identical) version.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.audit import LayerResult, as_utc
-from medallion.config import EnvConfig, PipelineConfig, SilverConfig
-from medallion.errors import ConfigError, ExpectationFailed, RunError
-from medallion.merge import (
-    MergeSpec,
-    append_idempotent,
-    committed_txn_version,
-    latest_version,
-    merge_into,
-    rank_versions,
-    read_change_feed,
-)
-from medallion.quality import (
+from medallion.clock import as_utc
+from medallion.columns import (
+    BRONZE_VERSION,
+    CHANGE_TYPE,
+    COMMIT_TIMESTAMP,
+    COMMIT_VERSION,
     FAILED_RULES,
+    INGESTED_AT,
+    QUARANTINE_RUN_ID,
     QUARANTINED,
+    QUARANTINED_AT,
+    RANK,
+    RECORD_HASH,
+    RUN_ID,
+    SILVER_AUDIT,
     SOURCE_STRUCT,
-    check_expectations,
-    cleanse,
-    quality_aggregates,
+    UPDATED_AT,
 )
+from medallion.config import EnvConfig, PipelineConfig, SilverConfig
+from medallion.delta_table import CommitTag, append_idempotent, committed_txn_version, latest_version, read_change_feed
+from medallion.errors import ConfigError, ExpectationFailed, RunError
+from medallion.expectations import check_expectations, cleanse, quality_aggregates
+from medallion.merge import MergeSpec, merge_into, rank_versions
+from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.session import session_conf
 from medallion.sql import quote_identifier
 
-__all__ = ["run_silver", "plan_range", "BronzeRange", "prepare", "merge_spec", "read_bronze_changes", "app_id", "SILVER_AUDIT_COLUMNS", "DLQ_AUDIT_COLUMNS"]
+__all__ = ["run_silver", "plan_range", "BronzeRange", "prepare", "merge_spec", "read_bronze_changes", "app_id"]
 
 log = logging.getLogger(__name__)
 
-BRONZE_VERSION = "_bronze_version"
-RANK = "_rank"
-SILVER_AUDIT_COLUMNS = ("_record_hash", BRONZE_VERSION, "_ingested_at", "_run_id", "_updated_at")
-DLQ_AUDIT_COLUMNS = (FAILED_RULES, BRONZE_VERSION, "_quarantine_run_id", "_quarantined_at")
 _TABLE_PROPERTIES = {"delta.enableChangeDataFeed": "true"}
 
 #: Hook called with a step name ("planned", "checked", "dead_lettered", "merged"): a seam for tests.
@@ -87,9 +87,9 @@ def merge_spec(silver: SilverConfig) -> MergeSpec:
     return MergeSpec(
         keys=tuple(silver.keys),
         sequence_by=silver.sequence_by,
-        columns=(*silver.columns, *SILVER_AUDIT_COLUMNS),
-        change_column="_record_hash",
-        tiebreak=(BRONZE_VERSION, "_ingested_at", "_record_hash"),
+        columns=(*silver.columns, *SILVER_AUDIT),
+        change_column=RECORD_HASH,
+        tiebreak=(BRONZE_VERSION, INGESTED_AT, RECORD_HASH),
     )
 
 
@@ -132,8 +132,8 @@ def plan_range(latest: int, *, applied: int | None, dead_lettered: int | None) -
 def read_bronze_changes(spark: SparkSession, path: str, start: int, end: int) -> DataFrame:
     """Rows appended to bronze in versions ``start..end``, with ``_bronze_version`` (their commit)."""
     changes = read_change_feed(spark, path, start, end)
-    inserted = changes.where(F.col("_change_type") == F.lit("insert"))
-    return inserted.drop("_change_type", "_commit_timestamp").withColumnRenamed("_commit_version", BRONZE_VERSION)
+    inserted = changes.where(F.col(CHANGE_TYPE) == F.lit("insert"))
+    return inserted.drop(CHANGE_TYPE, COMMIT_TIMESTAMP).withColumnRenamed(COMMIT_VERSION, BRONZE_VERSION)
 
 
 def prepare(silver: SilverConfig, *, run_id: str, now: datetime) -> Callable[[DataFrame], DataFrame]:
@@ -149,17 +149,17 @@ def prepare(silver: SilverConfig, *, run_id: str, now: datetime) -> Callable[[Da
         cleansed = bronze.transform(cleanse(silver.columns, passthrough=(BRONZE_VERSION,)))
         fields = set(bronze.columns)
         record_hash = (
-            F.col(f"{SOURCE_STRUCT}._record_hash")
-            if "_record_hash" in fields
+            F.col(f"{SOURCE_STRUCT}.{RECORD_HASH}")
+            if RECORD_HASH in fields
             else F.sha2(F.to_json(F.col(SOURCE_STRUCT)), 256)
         )
-        ingested_at = F.col(f"{SOURCE_STRUCT}._ingested_at") if "_ingested_at" in fields else F.lit(None)
+        ingested_at = F.col(f"{SOURCE_STRUCT}.{INGESTED_AT}") if INGESTED_AT in fields else F.lit(None)
         audited = cleansed.select(
             "*",
-            record_hash.alias("_record_hash"),
-            ingested_at.cast("timestamp").alias("_ingested_at"),
-            F.lit(run_id).alias("_run_id"),
-            F.lit(ts).cast("timestamp").alias("_updated_at"),
+            record_hash.alias(RECORD_HASH),
+            ingested_at.cast("timestamp").alias(INGESTED_AT),
+            F.lit(run_id).alias(RUN_ID),
+            F.lit(ts).cast("timestamp").alias(UPDATED_AT),
         )
         checked = audited.transform(check_expectations(silver.expectations, keys=silver.keys))
         return checked.transform(rank_versions(spec, column=RANK, within=(QUARANTINED,)))
@@ -171,27 +171,25 @@ def run_silver(
     spark: SparkSession,
     env: EnvConfig,
     pipeline: PipelineConfig,
-    result: LayerResult,
+    run: RunContext,
     *,
-    now: datetime,
     on_step: StepHook | None = None,
-) -> LayerResult:
+) -> LayerOutcome:
     """Run the silver layer of ``pipeline`` (see the module docstring).
 
     Args:
         spark: the session.
         env: where the tables live.
         pipeline: the pipeline; must declare ``silver``.
-        result: pre-filled by the runner; counts, versions and details are filled in as the run goes.
-        now: the injected clock (``_updated_at`` / ``_quarantined_at``).
+        run: the run id and clock (``_updated_at`` / ``_quarantined_at``).
         on_step: called after each step with its name; tests use it to simulate a crash.
 
     Returns:
-        ``result``, with status ``skipped`` when bronze had nothing new.
+        The outcome, with status ``skipped`` when bronze had nothing new.
 
     Raises:
         ExpectationFailed: a ``fail`` rule was violated or the quarantine threshold was exceeded
-            (nothing was written).
+            (nothing was written); it carries the counts as its ``partial`` outcome.
         RunError: bronze is missing or was re-created, or a write failed.
         ConfigError: a ``columns:`` or ``expectations:`` expression does not resolve against bronze.
     """
@@ -211,86 +209,89 @@ def run_silver(
         applied=committed_txn_version(spark, silver_path, writer),
         dead_lettered=committed_txn_version(spark, dlq_path, writer),
     )
-    result.source_version = batch.end  # when empty, end is the version silver already holds
+    details: dict[str, Any] = {}
     if not batch.empty:
-        result.details["bronze_versions"] = [batch.start, batch.end]
+        details["bronze_versions"] = [batch.start, batch.end]
     if batch.resumed:
         log.warning(
             "silver %s: resuming an interrupted batch (bronze versions %s..%s already dead-lettered)",
             silver.table, batch.start, batch.end,
         )
-        result.details["resumed"] = True
+        details["resumed"] = True
     if batch.empty:
         log.info("silver %s: nothing new in bronze (at version %s)", silver.table, batch.end)
-        result.status = "skipped"
-        return result
+        # when empty, end is the version silver already holds
+        return LayerOutcome(status=Status.SKIPPED, source_version=batch.end, details=details)
     hook("planned")
 
     # Cast failures must become null (the contract), whatever the session's ANSI setting.
     with session_conf(spark, {"spark.sql.ansi.enabled": "false"}):
         bronze = read_bronze_changes(spark, bronze_path, batch.start, batch.end)
-        prepared = bronze.transform(prepare(silver, run_id=result.run_id, now=now))
+        prepared = bronze.transform(prepare(silver, run_id=run.run_id, now=run.now))
         prepared.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            _run_batch(spark, silver, prepared, result, batch, hook=hook, now=now,
-                       dlq_path=dlq_path, silver_path=silver_path, writer=writer)
+            return _run_batch(spark, silver, prepared, run, batch, details, hook=hook,
+                              dlq_path=dlq_path, silver_path=silver_path, writer=writer)
         finally:
             prepared.unpersist()
-    return result
 
 
 def _run_batch(
     spark: SparkSession,
     silver: SilverConfig,
     prepared: DataFrame,
-    result: LayerResult,
+    run: RunContext,
     batch: BronzeRange,
+    details: dict[str, Any],
     *,
     hook: StepHook,
-    now: datetime,
     dlq_path: str,
     silver_path: str,
     writer: str,
-) -> None:
-    tag = json.dumps({"run_id": result.run_id, "layer": "silver"})
+) -> LayerOutcome:
+    tag = CommitTag(run.run_id, "silver")
     summary = _summarise(prepared, silver)
-    result.rows_in = summary["rows_in"]
-    result.rows_corrupt = summary["rows_corrupt"]
-    result.rows_quarantined = summary["rows_quarantined"]
-    result.rows_warned = summary["rows_warned"]
     rule_counts = {e.name: summary[f"rule:{e.name}"] for e in silver.expectations}
-    result.details["expectations"] = rule_counts
-    result.details["null_key"] = summary["null_key"]
-    result.details["superseded_in_batch"] = summary["superseded_in_batch"]
-    if result.rows_in == 0:
+    details.update(expectations=rule_counts, null_key=summary["null_key"], superseded_in_batch=summary["superseded_in_batch"])
+    counted = LayerOutcome(
+        rows_in=summary["rows_in"],
+        rows_corrupt=summary["rows_corrupt"],
+        rows_quarantined=summary["rows_quarantined"],
+        rows_warned=summary["rows_warned"],
+        source_version=batch.end,
+        details=details,
+    )
+    if counted.rows_in == 0:
         log.info("silver %s: bronze versions hold no new rows", silver.table)
-        result.status = "skipped"
-        return
-    _enforce(silver, rule_counts, result)
+        return replace(counted, status=Status.SKIPPED)
+    _enforce(silver, rule_counts, counted)
     hook("checked")
 
-    if result.rows_quarantined and not batch.resumed:  # a resumed batch's dead letters are committed
-        dlq = prepared.where(F.col(QUARANTINED)).select(*_dead_letter_columns(prepared, result.run_id, now))
-        version = append_idempotent(dlq, dlq_path, app_id=writer, txn_version=batch.end, user_metadata=tag)
-        result.details["dlq_version"] = version
-    result.details["dlq_rows"] = result.rows_quarantined
+    if counted.rows_quarantined and not batch.resumed:  # a resumed batch's dead letters are committed
+        dlq = prepared.where(F.col(QUARANTINED)).select(*_dead_letter_columns(run))
+        commit = append_idempotent(dlq, dlq_path, app_id=writer, txn_version=batch.end, tag=tag)
+        details["dlq_version"] = None if commit is None else commit.version
+    details["dlq_rows"] = counted.rows_quarantined
     hook("dead_lettered")
 
     spec = merge_spec(silver)
     source = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1)).select(*[quote_identifier(c) for c in spec.columns])
     metrics = merge_into(
         spark, silver_path, source, spec,
-        app_id=writer, txn_version=batch.end, user_metadata=tag, properties=_TABLE_PROPERTIES,
+        app_id=writer, txn_version=batch.end, tag=tag, properties=_TABLE_PROPERTIES,
     )
-    result.target_version = metrics.version
-    result.rows_out = metrics.inserted + metrics.updated
-    result.rows_superseded = summary["superseded_in_batch"] + metrics.unapplied
-    result.details["merge"] = {
+    details["merge"] = {
         "source_rows": metrics.source_rows,
         "inserted": metrics.inserted,
         "updated": metrics.updated,
         "unapplied": metrics.unapplied,
     }
+    outcome = replace(
+        counted,
+        rows_out=metrics.inserted + metrics.updated,
+        rows_superseded=summary["superseded_in_batch"] + metrics.unapplied,
+        target_version=metrics.version,
+    )
     hook("merged")
     if metrics.source_rows != summary["merge_rows"]:
         log.error(
@@ -299,9 +300,10 @@ def _run_batch(
         )
     log.info(
         "silver %s: %s in = %s merged (%s inserted, %s updated) + %s quarantined + %s superseded; %s warned",
-        silver.table, result.rows_in, result.rows_out, metrics.inserted, metrics.updated,
-        result.rows_quarantined, result.rows_superseded, result.rows_warned,
+        silver.table, outcome.rows_in, outcome.rows_out, metrics.inserted, metrics.updated,
+        outcome.rows_quarantined, outcome.rows_superseded, outcome.rows_warned,
     )
+    return outcome
 
 
 def _summarise(prepared: DataFrame, silver: SilverConfig) -> dict[str, int]:
@@ -316,31 +318,35 @@ def _summarise(prepared: DataFrame, silver: SilverConfig) -> dict[str, int]:
     return {key: int(value or 0) for key, value in row.asDict().items()}
 
 
-def _enforce(silver: SilverConfig, rule_counts: dict[str, int], result: LayerResult) -> None:
+def _enforce(silver: SilverConfig, rule_counts: dict[str, int], counted: LayerOutcome) -> None:
     """Raise before any write when a ``fail`` rule broke or too many rows were quarantined."""
     broken = {e.name: rule_counts[e.name] for e in silver.expectations if e.action == "fail" and rule_counts[e.name]}
+    error: ExpectationFailed | None = None
     if broken:
-        listed = ", ".join(f"{name} ({n} of {result.rows_in} rows)" for name, n in broken.items())
-        raise ExpectationFailed(
+        listed = ", ".join(f"{name} ({n} of {counted.rows_in} rows)" for name, n in broken.items())
+        error = ExpectationFailed(
             f"silver {silver.table}: fail expectation(s) violated: {listed}; nothing was written",
             rules=broken,
         )
     limit = silver.max_quarantine_fraction
-    if limit is not None and result.rows_in and result.rows_quarantined / result.rows_in > limit:
-        raise ExpectationFailed(
-            f"silver {silver.table}: {result.rows_quarantined} of {result.rows_in} rows quarantined "
-            f"({result.rows_quarantined / result.rows_in:.1%}), above max_quarantine_fraction {limit:.1%}; "
+    if error is None and limit is not None and counted.rows_in and counted.rows_quarantined / counted.rows_in > limit:
+        error = ExpectationFailed(
+            f"silver {silver.table}: {counted.rows_quarantined} of {counted.rows_in} rows quarantined "
+            f"({counted.rows_quarantined / counted.rows_in:.1%}), above max_quarantine_fraction {limit:.1%}; "
             "nothing was written",
-            rules={"max_quarantine_fraction": result.rows_quarantined},
+            rules={"max_quarantine_fraction": counted.rows_quarantined},
         )
+    if error is not None:
+        error.partial = counted
+        raise error
 
 
-def _dead_letter_columns(prepared: DataFrame, run_id: str, now: datetime) -> list[Column]:
+def _dead_letter_columns(run: RunContext) -> list[Column]:
     """The original bronze columns, then the reasons and the dead-letter audit columns."""
     return [
         F.col(f"{SOURCE_STRUCT}.*"),
         F.col(FAILED_RULES),
         F.col(BRONZE_VERSION),
-        F.lit(run_id).alias("_quarantine_run_id"),
-        F.lit(as_utc(now)).cast("timestamp").alias("_quarantined_at"),
+        F.lit(run.run_id).alias(QUARANTINE_RUN_ID),
+        F.lit(as_utc(run.now)).cast("timestamp").alias(QUARANTINED_AT),
     ]

@@ -8,8 +8,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.audit import LayerResult
 from medallion.config import PipelineConfig
+from medallion.outcome import RunContext
 
 SOURCE_DDL = "order_id STRING, customer_email STRING, amount STRING, status STRING, updated_at STRING"
 BRONZE_DDL = (
@@ -51,9 +51,8 @@ def pipeline(**silver_overrides: Any) -> PipelineConfig:
     return PipelineConfig.model_validate(data)
 
 
-def new_result(run_id: str, now: datetime) -> LayerResult:
-    return LayerResult(run_id=run_id, pipeline="orders", environment="test", layer="silver", table="orders",
-                       started_at=now)
+def new_result(run_id: str, now: datetime) -> RunContext:
+    return RunContext(run_id, now)
 
 
 def bronze_frame(

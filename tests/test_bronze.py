@@ -15,10 +15,10 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from medallion.audit import LayerResult
 from medallion.bronze import add_audit_columns, run_bronze
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.landing import list_files
+from medallion.outcome import LayerOutcome, RunContext
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "landing" / "orders"
@@ -32,9 +32,8 @@ def pipeline(fmt: str = "json", *, options: dict[str, str] | None = None, schema
     return PipelineConfig.model_validate({"dataset": "orders", "source": source, "bronze": {"table": "orders"}})
 
 
-def bronze(spark: SparkSession, env: EnvConfig, p: PipelineConfig, now: datetime, run_id: str = "run-1") -> LayerResult:
-    result = LayerResult(run_id=run_id, pipeline="orders", environment=env.name, layer="bronze", table="orders")
-    return run_bronze(spark, env, p, result, now=now)
+def bronze(spark: SparkSession, env: EnvConfig, p: PipelineConfig, now: datetime, run_id: str = "run-1") -> LayerOutcome:
+    return run_bronze(spark, env, p, RunContext(run_id, now))
 
 
 def land(env: EnvConfig, name: str, text: str) -> Path:
@@ -184,8 +183,8 @@ KILLER = textwrap.dedent(
     from datetime import datetime, timezone
     from pyspark.sql import functions as F
     from medallion import bronze
-    from medallion.audit import LayerResult
     from medallion.config import EnvConfig, PipelineConfig
+    from medallion.outcome import RunContext
     from medallion.session import get_spark
 
     lake, landing, marker = sys.argv[1:4]
@@ -208,8 +207,7 @@ KILLER = textwrap.dedent(
     env = EnvConfig(name="k", landing_root=landing, lakehouse_root=lake)
     p = PipelineConfig.model_validate({"dataset": "orders", "source": {"format": "json", "path": "orders",
         "source_system": "s"}, "bronze": {"table": "orders"}})
-    r = LayerResult(run_id="crash", pipeline="orders", environment="k", layer="bronze", table="orders")
-    bronze.run_bronze(spark, env, p, r, now=datetime.now(timezone.utc))
+    bronze.run_bronze(spark, env, p, RunContext("crash", datetime.now(timezone.utc)))
     print("bronze finished: the crash did not happen")
     sys.exit(3)
     """

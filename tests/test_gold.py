@@ -12,17 +12,12 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.audit import LayerResult
 from medallion.config import EnvConfig, GoldTable, PipelineConfig
+from medallion.config_validation import validate_gold_sql, validate_gold_table
 from medallion.errors import ConfigError, RunError
-from medallion.gold import (
-    gold_frame,
-    gold_transform,
-    partition_predicate,
-    run_gold,
-    validate_gold_sql,
-    validate_gold_table,
-)
+from medallion.gold import gold_frame, gold_transform, partition_predicate, run_gold
+from medallion.layers import get_layer
+from medallion.outcome import RunContext
 
 SILVER_SCHEMA = "order_id BIGINT, customer_email STRING, amount DECIMAL(12,2), status STRING, updated_at TIMESTAMP"
 
@@ -174,8 +169,8 @@ def _create_silver(spark: SparkSession, path: str, rows: list[tuple[Any, ...]] =
     silver_df(spark, rows).write.format("delta").mode("append").save(path)
 
 
-def _result(now: datetime, run_id: str) -> LayerResult:
-    return LayerResult(run_id=run_id, pipeline="orders", environment="test", layer="gold", table="", started_at=now)
+def _result(now: datetime, run_id: str) -> RunContext:
+    return RunContext(run_id, now)
 
 
 def _history(spark: SparkSession, path: str) -> list[Any]:
@@ -201,10 +196,10 @@ def test_full_build_zorders_and_noop_rerun_writes_nothing(spark: SparkSession, e
     pipeline = _pipeline(DAILY, sql_gold)
     _create_silver(spark, env.table_path("silver", "orders"))
 
-    result = run_gold(spark, env, pipeline, _result(now, "run-1"), now=now)
+    result = run_gold(spark, env, pipeline, _result(now, "run-1"))
 
-    assert result.table == "daily_revenue,status_totals"
-    assert result.status == "running"  # the runner finishes it
+    assert get_layer("gold").label(pipeline) == "daily_revenue,status_totals"  # the run log's table
+    assert result.status == "succeeded"
     assert result.source_version == 1
     assert result.rows_in == len(ROWS)
     assert result.rows_out == 5 + 4
@@ -222,7 +217,7 @@ def test_full_build_zorders_and_noop_rerun_writes_nothing(spark: SparkSession, e
     assert json.loads(history[0].userMetadata)["medallion_gold"]["silver_version"] == 1
 
     versions = {t: len(_history(spark, env.table_path("gold", t))) for t in ("daily_revenue", "status_totals")}
-    again = run_gold(spark, env, pipeline, _result(now, "run-2"), now=now)
+    again = run_gold(spark, env, pipeline, _result(now, "run-2"))
 
     assert again.status == "skipped"
     assert again.rows_out == 0 and again.rows_in == 0
@@ -245,7 +240,7 @@ def test_partition_scoped_recompute_rewrites_only_touched_partitions(
     gold_path = env.table_path("gold", "daily_revenue")
     _create_silver(spark, silver_path)
     # Z-order is layout, not data: the first build skips it (faster) without forcing a later full rebuild.
-    first = run_gold(spark, env, _pipeline({**daily, "zorder_by": []}), _result(now, "run-1"), now=now)
+    first = run_gold(spark, env, _pipeline({**daily, "zorder_by": []}), _result(now, "run-1"))
     assert first.details["tables"]["daily_revenue"]["optimized"] is False
 
     def files_of(day: date) -> set[str]:
@@ -259,7 +254,7 @@ def test_partition_scoped_recompute_rewrites_only_touched_partitions(
     silver.update("order_id = 1", {"amount": F.lit(Decimal("11.00"))})  # stays on 2024-01-01
     silver.update("order_id = 5", {"updated_at": F.lit(datetime(2024, 1, 3, 8))})  # moves 01-02 -> 01-03
 
-    result = run_gold(spark, env, pipeline, _result(now, "run-2"), now=now)
+    result = run_gold(spark, env, pipeline, _result(now, "run-2"))
 
     metrics = result.details["tables"]["daily_revenue"]
     assert metrics["mode"] == "partitions"
@@ -292,7 +287,7 @@ def test_partition_scoped_recompute_rewrites_only_touched_partitions(
     # A silver change the filter excludes (a CANCELLED order) touches no gold partition: no new version.
     before = len(_history(spark, gold_path))
     silver.update("order_id = 4", {"amount": F.lit(Decimal("8.00"))})
-    result = run_gold(spark, env, pipeline, _result(now, "run-3"), now=now)
+    result = run_gold(spark, env, pipeline, _result(now, "run-3"))
     assert result.status == "skipped"
     assert result.details["tables"]["daily_revenue"]["reason"] == "no relevant silver changes"
     assert len(_history(spark, gold_path)) == before
@@ -310,10 +305,10 @@ def test_sql_gold_partitioned_by_a_silver_column(spark: SparkSession, env: EnvCo
     pipeline = _pipeline(gold)
     silver_path = env.table_path("silver", "orders")
     _create_silver(spark, silver_path)
-    run_gold(spark, env, pipeline, _result(now, "run-1"), now=now)
+    run_gold(spark, env, pipeline, _result(now, "run-1"))
 
     DeltaTable.forPath(spark, silver_path).delete("order_id = 6")
-    result = run_gold(spark, env, pipeline, _result(now, "run-2"), now=now)
+    result = run_gold(spark, env, pipeline, _result(now, "run-2"))
 
     metrics = result.details["tables"]["by_status"]
     assert metrics["mode"] == "partitions"
@@ -343,17 +338,17 @@ def test_full_rebuild_without_change_feed_or_after_definition_change(
     daily = {**DAILY, "partition_by": ["order_date"], "zorder_by": []}
     silver_path = env.table_path("silver", "orders")
     _create_silver(spark, silver_path, cdf=False)
-    run_gold(spark, env, _pipeline(daily), _result(now, "run-1"), now=now)
+    run_gold(spark, env, _pipeline(daily), _result(now, "run-1"))
 
     silver_df(spark, [(8, "e@x.com", Decimal("2.00"), "PAID", datetime(2024, 1, 4, 9))]).write.format("delta").mode(
         "append"
     ).save(silver_path)
-    result = run_gold(spark, env, _pipeline(daily), _result(now, "run-2"), now=now)
+    result = run_gold(spark, env, _pipeline(daily), _result(now, "run-2"))
     metrics = result.details["tables"]["daily_revenue"]
     assert (metrics["mode"], metrics["reason"]) == ("full", "change feed unavailable")
 
     changed = {**daily, "measures": {**daily["measures"], "max_amount": "max(amount)"}}
-    result = run_gold(spark, env, _pipeline(changed), _result(now, "run-3"), now=now)
+    result = run_gold(spark, env, _pipeline(changed), _result(now, "run-3"))
     metrics = result.details["tables"]["daily_revenue"]
     assert (metrics["mode"], metrics["reason"]) == ("full", "definition changed")
     expected = _silver(spark, env).transform(gold_transform(GoldTable(**changed)))
@@ -368,4 +363,4 @@ def test_full_rebuild_without_change_feed_or_after_definition_change(
 @pytest.mark.delta
 def test_missing_silver_is_a_run_error(spark: SparkSession, env: EnvConfig, now: datetime, tmp_path: Path) -> None:
     with pytest.raises(RunError, match="run silver first"):
-        run_gold(spark, env, _pipeline(DAILY), _result(now, "run-1"), now=now)
+        run_gold(spark, env, _pipeline(DAILY), _result(now, "run-1"))

@@ -5,14 +5,9 @@ import pytest
 from chispa import assert_df_equality
 from delta.exceptions import ConcurrentAppendException, ConcurrentTransactionException
 
+from medallion.delta_table import CommitTag, committed_txn_version, with_retry
 from medallion.errors import RunError
-from medallion.merge import (
-    MergeSpec,
-    _with_retry,
-    committed_txn_version,
-    merge_into,
-    rank_versions,
-)
+from medallion.merge import MergeSpec, merge_into, rank_versions
 
 SPEC = MergeSpec(keys=("k",), sequence_by="seq", columns=("k", "seq", "v", "h"), change_column="h", tiebreak=("bv", "h"))
 
@@ -55,7 +50,7 @@ def test_retry_only_on_concurrency_conflicts_and_bounded(spark):
         if len(calls) < 3:
             raise _conflict(ConcurrentAppendException)
 
-    _with_retry(flaky, "merge", max_attempts=3, wait_seconds=0)
+    with_retry(flaky, "merge", max_attempts=3, wait_seconds=0)
     assert len(calls) == 3
 
     calls.clear()
@@ -65,7 +60,7 @@ def test_retry_only_on_concurrency_conflicts_and_bounded(spark):
         raise _conflict(ConcurrentAppendException)
 
     with pytest.raises(RunError, match="after 2 attempts"):
-        _with_retry(always, "merge", max_attempts=2, wait_seconds=0)
+        with_retry(always, "merge", max_attempts=2, wait_seconds=0)
     assert len(calls) == 2
 
     calls.clear()
@@ -75,7 +70,7 @@ def test_retry_only_on_concurrency_conflicts_and_bounded(spark):
         raise _conflict(ConcurrentTransactionException)
 
     with pytest.raises(RunError, match="same transaction"):
-        _with_retry(same_txn, "merge", max_attempts=3, wait_seconds=0)
+        with_retry(same_txn, "merge", max_attempts=3, wait_seconds=0)
 
     def broken():
         calls.append(1)
@@ -83,7 +78,7 @@ def test_retry_only_on_concurrency_conflicts_and_bounded(spark):
 
     calls.clear()
     with pytest.raises(ValueError):
-        _with_retry(broken, "merge", max_attempts=3, wait_seconds=0)
+        with_retry(broken, "merge", max_attempts=3, wait_seconds=0)
     assert len(calls) == 1
 
 
@@ -92,7 +87,7 @@ def test_merge_newest_or_equal_wins_stale_never_overwrites(spark, tmp_path):
     path = str(tmp_path / "t")
     ddl = "k BIGINT, seq INT, v STRING, h STRING"
     first = spark.createDataFrame([(1, 10, "a1", "h1a"), (2, 10, "a2", "h2a"), (3, 10, "a3", "h3a")], ddl)
-    m1 = merge_into(spark, path, first, SPEC, app_id="test", txn_version=1, user_metadata="r1",
+    m1 = merge_into(spark, path, first, SPEC, app_id="test", txn_version=1, tag=CommitTag("r1", "silver"),
                     properties={"delta.enableChangeDataFeed": "true"})
     assert (m1.source_rows, m1.inserted, m1.updated, m1.unapplied) == (3, 3, 0, 0)
     assert committed_txn_version(spark, path, "test") == 1
@@ -109,18 +104,18 @@ def test_merge_newest_or_equal_wins_stale_never_overwrites(spark, tmp_path):
         ],
         ddl + ", note STRING",
     )
-    m2 = merge_into(spark, path, second, spec2, app_id="test", txn_version=2, user_metadata="r2")
+    m2 = merge_into(spark, path, second, spec2, app_id="test", txn_version=2, tag=CommitTag("r2", "silver"))
     assert (m2.source_rows, m2.inserted, m2.updated, m2.unapplied) == (4, 1, 2, 1)
     assert m2.version == m1.version + 1
 
     # the identical record again (equal sequence, same hash) changes nothing
     third = spark.createDataFrame([(1, 11, "b1", "h1b", "newer")], ddl + ", note STRING")
-    m3 = merge_into(spark, path, third, spec2, app_id="test", txn_version=3, user_metadata="r3")
+    m3 = merge_into(spark, path, third, spec2, app_id="test", txn_version=3, tag=CommitTag("r3", "silver"))
     assert (m3.inserted, m3.updated, m3.unapplied) == (0, 0, 1)
 
     # the same transaction twice is dropped by Delta and reported
     with pytest.raises(RunError, match="already applied"):
-        merge_into(spark, path, second, spec2, app_id="test", txn_version=3, user_metadata="r4")
+        merge_into(spark, path, second, spec2, app_id="test", txn_version=3, tag=CommitTag("r4", "silver"))
 
     actual = spark.read.format("delta").load(path)
     expected = spark.createDataFrame(

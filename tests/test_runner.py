@@ -1,18 +1,20 @@
 """The run summary: what people read at a glance and what machines parse."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from medallion.audit import LayerResult
+from medallion.outcome import LayerOutcome, Status
+from medallion.run_log import RunRecord
 from medallion.runner import RunReport
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def layer(name: str, **counts: int) -> LayerResult:
-    result = LayerResult(run_id="r1", pipeline="orders", environment="local", layer=name, table="orders",
-                         started_at=T0, details={"tables_written": [f"{name}/orders"]}, **counts)
-    return result.finish("succeeded", now=T0 + timedelta(seconds=2.5))
+def layer(name: str, **counts: int) -> RunRecord:
+    return RunRecord(run_id="r1", pipeline="orders", environment="local", layer=name, table="orders",
+                     status=Status.SUCCEEDED, started_at=T0, ended_at=T0 + timedelta(seconds=2.5), duration_seconds=2.5,
+                     outcome=LayerOutcome(details={"tables_written": [f"{name}/orders"]}, **counts))
 
 
 def test_summary_and_json_carry_each_layers_counts() -> None:
@@ -33,7 +35,8 @@ def test_summary_and_json_carry_each_layers_counts() -> None:
 
 
 def test_a_failed_layer_fails_the_report_and_shows_its_error() -> None:
-    failed = layer("silver", rows_in=5).finish("failed", now=T0, error="fail expectation(s) violated: known_status (2 of 5 rows)")
+    failed = replace(layer("silver", rows_in=5), status=Status.FAILED, ended_at=T0, duration_seconds=0.0,
+                     error="fail expectation(s) violated: known_status (2 of 5 rows)")
     report = RunReport("r1", "orders", "local", [layer("bronze", rows_in=5, rows_out=5), failed])
     assert not report.ok and report.to_json()["status"] == "failed"
     assert report.to_text().splitlines()[-1] == "  silver failed: fail expectation(s) violated: known_status (2 of 5 rows)"

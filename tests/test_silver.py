@@ -11,8 +11,8 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from silver_helpers import SILVER_DDL, append_bronze, bronze_frame, new_result, pipeline, read
 
+from medallion.delta_table import committed_txn_version, latest_version
 from medallion.errors import ExpectationFailed, RunError
-from medallion.merge import committed_txn_version, latest_version
 from medallion.silver import BronzeRange, app_id, plan_range, prepare, run_silver
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_silver_merge_semantics_dead_letters_accounting_and_skip(spark, env, now
     bronze_path, silver_path, dlq_path = _paths(env, p1)
     append_bronze(spark, bronze_path, bronze_frame(spark, BATCH_1, source_file="orders-1.json"))
 
-    r1 = run_silver(spark, env, p1, new_result("run-1", now), now=now)
+    r1 = run_silver(spark, env, p1, new_result("run-1", now))
     assert (r1.rows_in, r1.rows_out, r1.rows_quarantined, r1.rows_superseded) == (3, 3, 0, 0)
     assert r1.details["merge"] == {"source_rows": 3, "inserted": 3, "updated": 0, "unapplied": 0}
     props = spark.sql(f"DESCRIBE DETAIL delta.`{silver_path}`").head()["properties"]
@@ -95,7 +95,7 @@ def test_silver_merge_semantics_dead_letters_accounting_and_skip(spark, env, now
                   bronze_frame(spark, BATCH_2, source_file="orders-2.json", ingested_at="2026-11-26 11:00:00",
                                corrupt=[CORRUPT_LINE]))
     p2 = pipeline(columns={**p1.silver.columns, "amount_cents": "cast(amount * 100 as bigint)"})
-    r2 = run_silver(spark, env, p2, new_result("run-2", now), now=now)
+    r2 = run_silver(spark, env, p2, new_result("run-2", now))
 
     assert (r2.rows_in, r2.rows_out, r2.rows_quarantined, r2.rows_superseded) == (10, 3, 4, 3)
     assert (r2.rows_corrupt, r2.rows_warned) == (1, 2)
@@ -141,7 +141,7 @@ def test_silver_merge_semantics_dead_letters_accounting_and_skip(spark, env, now
 
     # nothing new: skipped, nothing written
     silver_version, dlq_version = latest_version(spark, silver_path), latest_version(spark, dlq_path)
-    r3 = run_silver(spark, env, p2, new_result("run-3", now), now=now)
+    r3 = run_silver(spark, env, p2, new_result("run-3", now))
     assert r3.status == "skipped" and r3.rows_in == 0
     assert (latest_version(spark, silver_path), latest_version(spark, dlq_path)) == (silver_version, dlq_version)
 
@@ -167,22 +167,22 @@ def test_crash_between_steps_then_rerun_is_exactly_once(spark, env, now):
         ("2", "b@x.com", "-5.00", "NEW", "2026-11-01 10:00:00"),   # dead-lettered
     ]))
     with pytest.raises(Crash):
-        run_silver(spark, env, p, new_result("run-1", now), now=now, on_step=_crash_at("dead_lettered"))
+        run_silver(spark, env, p, new_result("run-1", now), on_step=_crash_at("dead_lettered"))
     assert read(spark, dlq_path).count() == 1
     assert committed_txn_version(spark, silver_path, app_id(p)) is None
 
     # more bronze arrives before the rerun
     append_bronze(spark, bronze_path, bronze_frame(spark, [("3", "c@x.com", "30.00", "NEW", "2026-11-02 10:00:00")],
                                                    source_file="orders-2.json"))
-    resumed = run_silver(spark, env, p, new_result("run-2", now), now=now)
+    resumed = run_silver(spark, env, p, new_result("run-2", now))
     assert resumed.details["resumed"] is True
     assert (resumed.rows_in, resumed.rows_out, resumed.rows_quarantined) == (2, 1, 1)
     assert read(spark, dlq_path).count() == 1          # the dead-letter append was not repeated
 
     # a crash after the MERGE committed: the rerun has nothing left to do
     with pytest.raises(Crash):
-        run_silver(spark, env, p, new_result("run-3", now), now=now, on_step=_crash_at("merged"))
-    again = run_silver(spark, env, p, new_result("run-4", now), now=now)
+        run_silver(spark, env, p, new_result("run-3", now), on_step=_crash_at("merged"))
+    again = run_silver(spark, env, p, new_result("run-4", now))
     assert again.status == "skipped"
 
     assert sorted(r.order_id for r in read(spark, silver_path).collect()) == [1, 3]
@@ -200,14 +200,13 @@ def test_fail_rule_and_quarantine_threshold_write_nothing(spark, env, now):
     ]))
     rules = [{**e, "action": "fail"} if e["name"] == "amount_non_negative" else e
              for e in base.silver.model_dump()["expectations"]]
-    result = new_result("run-1", now)
     with pytest.raises(ExpectationFailed, match=r"amount_non_negative \(2 of 3 rows\)") as failed:
-        run_silver(spark, env, pipeline(expectations=rules), result, now=now)
+        run_silver(spark, env, pipeline(expectations=rules), new_result("run-1", now))
     assert failed.value.rules == {"amount_non_negative": 2}
-    assert result.rows_in == 3  # partial counts are kept for the run log
+    assert failed.value.partial.rows_in == 3  # partial counts are kept for the run log
 
     with pytest.raises(ExpectationFailed, match="max_quarantine_fraction") as failed:
-        run_silver(spark, env, pipeline(max_quarantine_fraction=0.5), new_result("run-2", now), now=now)
+        run_silver(spark, env, pipeline(max_quarantine_fraction=0.5), new_result("run-2", now))
     assert failed.value.rules == {"max_quarantine_fraction": 2}
 
     from delta.tables import DeltaTable
@@ -234,12 +233,8 @@ def test_bronze_then_silver_on_the_sample_then_a_later_delivery(spark, env, now)
     shutil.copytree(REPO / "data" / "landing" / "orders", landing)
 
     def run_both(run_id):
-        from medallion.audit import LayerResult
-
-        b = LayerResult(run_id=run_id, pipeline="orders", environment="test", layer="bronze", table="orders",
-                        started_at=now)
-        run_bronze(spark, env, p, b, now=now)
-        return run_silver(spark, env, p, new_result(run_id, now), now=now)
+        run_bronze(spark, env, p, new_result(run_id, now))
+        return run_silver(spark, env, p, new_result(run_id, now))
 
     def counts(r):
         return {k: getattr(r, k) for k in ("rows_in", "rows_out", "rows_quarantined", "rows_superseded", "rows_warned")}

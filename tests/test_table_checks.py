@@ -11,11 +11,12 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from medallion.audit import LayerResult, write_run_log
-from medallion.checks import CheckResult, format_results, run_checks
 from medallion.cli import main
 from medallion.config import EnvConfig, load_pipeline
+from medallion.outcome import LayerOutcome, Status
+from medallion.run_log import RunRecord, write_run_log
 from medallion.runner import layers_for, run_pipeline
+from medallion.table_checks import CheckResult, format_results, run_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data/landing/orders/orders_20261101T060000Z.json"  # one file of the sample keeps it quick
@@ -53,7 +54,7 @@ def test_checks_pass_after_a_run_and_catch_each_breakage(spark: SparkSession, en
     ]
     silver = report.results[1]
     dlq_detail = next(r.detail for r in results if r.name == "dlq_rows_logged")
-    assert f"holds {silver.rows_quarantined} rows" in dlq_detail and silver.rows_quarantined > 0
+    assert f"holds {silver.outcome.rows_quarantined} rows" in dlq_detail and silver.outcome.rows_quarantined > 0
 
     # Break one thing per check, then check once: each breakage fails its own check and no other.
     table = env.table_path
@@ -66,9 +67,10 @@ def test_checks_pass_after_a_run_and_catch_each_breakage(spark: SparkSession, en
     DeltaTable.forPath(spark, table("bronze", "orders")).delete(F.col("_corrupt_record").isNotNull())
     DeltaTable.forPath(spark, table("gold", "daily_revenue")).delete()
     later = report.results[1].started_at + timedelta(hours=1)
-    crashed = LayerResult(run_id="later-run", pipeline="orders", environment=env.name, layer="silver",
-                          table="orders", started_at=later, rows_in=7, rows_quarantined=7)
-    write_run_log(spark, env.audit_path, [crashed.finish("failed", now=later, error="boom")])
+    crashed = RunRecord(run_id="later-run", pipeline="orders", environment=env.name, layer="silver", table="orders",
+                        status=Status.FAILED, started_at=later, ended_at=later, duration_seconds=0.0, error="boom",
+                        outcome=LayerOutcome(rows_in=7, rows_quarantined=7))
+    write_run_log(spark, env.audit_path, [crashed])
 
     broken = failed(run_checks(spark, env, PIPELINE))
     assert set(broken) == {

@@ -1,4 +1,4 @@
-"""Cleansing and data-quality rules as Columns, evaluated in one pass.
+"""Row expectations: cleansing and data-quality rules as Columns, evaluated in one pass.
 
 Silver turns bronze rows into typed output rows with the pipeline's ``columns:`` expressions, then
 checks every expectation on every row in the same ``select``. Each row gets ``_failed_rules``, the
@@ -29,51 +29,24 @@ from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from medallion.columns import CORRUPT_RECORD, FAILED_RULES, QUARANTINED, SOURCE_STRUCT, WARNED
 from medallion.config import Expectation
 from medallion.errors import ConfigError
 from medallion.sql import column, error_summary, quote_identifier
 
 __all__ = [
-    "CORRUPT_COLUMN",
-    "CORRUPT_RECORD",
+    "CORRUPT_REASON",
     "NULL_KEY",
-    "SOURCE_STRUCT",
-    "FAILED_RULES",
-    "QUARANTINED",
-    "WARNED",
-    "RESERVED_COLUMNS",
     "cleanse",
     "check_expectations",
     "split",
     "quality_aggregates",
 ]
 
-CORRUPT_COLUMN = "_corrupt_record"
-CORRUPT_RECORD = "corrupt_record"
+#: The reason recorded for a bronze row whose source record could not be parsed.
+CORRUPT_REASON = "corrupt_record"
+#: The reason recorded for a row whose MERGE key is null.
 NULL_KEY = "null_key"
-
-SOURCE_STRUCT = "_bronze"
-FAILED_RULES = "_failed_rules"
-QUARANTINED = "_quarantined"
-WARNED = "_warned"
-
-#: Column names silver uses for itself; ``columns:`` may not declare them.
-RESERVED_COLUMNS = frozenset(
-    {
-        SOURCE_STRUCT,
-        FAILED_RULES,
-        QUARANTINED,
-        WARNED,
-        CORRUPT_COLUMN,
-        "_bronze_version",
-        "_record_hash",
-        "_ingested_at",
-        "_source_file",
-        "_run_id",
-        "_updated_at",
-        "_rank",
-    }
-)
 
 
 def cleanse(columns: Mapping[str, str], *, passthrough: Sequence[str] = ()) -> Callable[[DataFrame], DataFrame]:
@@ -89,12 +62,9 @@ def cleanse(columns: Mapping[str, str], *, passthrough: Sequence[str] = ()) -> C
 
     Raises:
         ConfigError: an expression does not parse or names a column bronze does not have; the error
-            names the ``silver.columns.<name>`` key.
+            names the ``silver.columns.<name>`` key. (Reserved output names are refused by the config
+            model, see :func:`medallion.columns.reserved`.)
     """
-    clash = sorted(set(columns) & RESERVED_COLUMNS)
-    if clash:
-        raise ConfigError(f"output columns {clash} are reserved for silver's own audit columns", key="silver.columns")
-
     def transform(df: DataFrame) -> DataFrame:
         outputs = [_expr(f"silver.columns.{name}", text).alias(name) for name, text in columns.items()]
         source = F.struct(*[column(c) for c in df.columns if c not in passthrough]).alias(SOURCE_STRUCT)
@@ -147,7 +117,7 @@ def check_expectations(
         warned = _any([failed[e.name] for e in expectations if e.action == "warn"])
         null_key = _any([column(k).isNull() for k in keys])
         guard = ~dropped & null_key
-        reasons = F.when(is_corrupt, F.array(F.lit(CORRUPT_RECORD))).otherwise(
+        reasons = F.when(is_corrupt, F.array(F.lit(CORRUPT_REASON))).otherwise(
             F.when(guard, F.concat(rules, F.array(F.lit(NULL_KEY)))).otherwise(rules)
         )
         try:
@@ -181,7 +151,7 @@ def quality_aggregates(expectations: Sequence[Expectation]) -> list[Column]:
     failed it, corrupt rows excluded), for use in a single ``df.agg(...)``.
     """
     reasons = F.col(FAILED_RULES)
-    corrupt = F.array_contains(reasons, CORRUPT_RECORD)
+    corrupt = F.array_contains(reasons, CORRUPT_REASON)
     out = [
         F.count(F.lit(1)).alias("rows_in"),
         _count(corrupt).alias("rows_corrupt"),
@@ -206,8 +176,8 @@ def _any(flags: list[Column]) -> Column:
 
 def _default_corrupt(df: DataFrame) -> Column:
     fields = df.schema[SOURCE_STRUCT].dataType.fieldNames() if SOURCE_STRUCT in df.columns else []  # type: ignore[attr-defined]
-    if CORRUPT_COLUMN in fields:
-        return F.col(f"{SOURCE_STRUCT}.{quote_identifier(CORRUPT_COLUMN)}").isNotNull()
+    if CORRUPT_RECORD in fields:
+        return F.col(f"{SOURCE_STRUCT}.{quote_identifier(CORRUPT_RECORD)}").isNotNull()
     return F.lit(False)
 
 

@@ -1,4 +1,4 @@
-"""Post-run data-quality checks over a pipeline's tables and its run log (``medallion check``).
+"""Post-run table checks over a pipeline's tables and its run log (``medallion check``).
 
 The checks read what the layers left behind and say whether it is consistent:
 
@@ -25,22 +25,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.columns import FAILED_RULES
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.quality import FAILED_RULES
+from medallion.layers import layers_for
+from medallion.outcome import Status
+from medallion.run_log import LayerSummary, layer_summaries
 from medallion.sql import column
 
 __all__ = ["CheckResult", "run_checks", "format_results"]
 
 log = logging.getLogger(__name__)
-
-_LOGGED = ("run_id", "status", "rows_in", "rows_out", "rows_quarantined", "rows_superseded", "error")
-
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -65,7 +64,7 @@ def run_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) ->
     tables = pipeline.tables(env)
     exists = {name: DeltaTable.isDeltaTable(spark, path) for name, path in tables.items()}
     runs = _run_log_summary(spark, env, pipeline)
-    logged_quarantined = runs.get("silver", {}).get("sum_quarantined", 0) if runs is not None else 0
+    logged_quarantined = runs["silver"].sum_quarantined if runs is not None and "silver" in runs else 0
     results: list[CheckResult] = []
 
     dlq_name = f"silver/{pipeline.silver.dlq}" if pipeline.silver is not None else None
@@ -92,7 +91,7 @@ def run_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) ->
     else:
         results.extend(_latest_runs(pipeline, runs))
         if bronze_rows is not None:
-            logged = runs.get("bronze", {}).get("sum_out", 0)
+            logged = runs["bronze"].sum_out if "bronze" in runs else 0
             results.append(
                 CheckResult(
                     "bronze_rows_logged",
@@ -175,48 +174,28 @@ def _dlq_summary(spark: SparkSession, path: str) -> tuple[int, int]:
     return int(row["rows"]), int(row["bad"])
 
 
-def _run_log_summary(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> dict[str, dict[str, Any]] | None:
+def _run_log_summary(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> dict[str, LayerSummary] | None:
     """Per layer of this pipeline: the latest record and the sums over records that did not fail.
 
     ``None`` when there is no run log. Bronze and silver records count only for the tables this
     pipeline now declares; gold records are this pipeline's whatever their table list.
     """
-    if not DeltaTable.isDeltaTable(spark, env.audit_path):
-        return None
-    layer, table = F.col("layer"), F.col("table")
-    mine = layer == F.lit("gold")
-    mine = mine | ((layer == F.lit("bronze")) & (table == F.lit(pipeline.bronze.table)))
+    tables: dict[str, list[str] | None] = {"bronze": [pipeline.bronze.table], "gold": None}
     if pipeline.silver is not None:
-        mine = mine | ((layer == F.lit("silver")) & (table == F.lit(pipeline.silver.table)))
-    committed = F.col("status") != F.lit("failed")
-    rows = (
-        spark.read.format("delta").load(env.audit_path)
-        .where((F.col("pipeline") == F.lit(pipeline.dataset)) & mine)
-        .groupBy("layer")
-        .agg(
-            F.max_by(F.struct(*_LOGGED), F.struct("started_at", "ended_at")).alias("latest"),
-            F.coalesce(F.sum(F.when(committed, F.col("rows_out"))), F.lit(0)).alias("sum_out"),
-            F.coalesce(F.sum(F.when(committed, F.col("rows_quarantined"))), F.lit(0)).alias("sum_quarantined"),
-        )
-        .collect()
-    )
-    return {
-        r["layer"]: {"latest": r["latest"].asDict(), "sum_out": int(r["sum_out"]), "sum_quarantined": int(r["sum_quarantined"])}
-        for r in rows
-    }
+        tables["silver"] = [pipeline.silver.table]
+    return layer_summaries(spark, env.audit_path, pipeline=pipeline.dataset, tables=tables)
 
 
-def _latest_runs(pipeline: PipelineConfig, runs: dict[str, dict[str, Any]]) -> list[CheckResult]:
-    declared = ["bronze"] + (["silver"] if pipeline.silver is not None else []) + (["gold"] if pipeline.gold else [])
+def _latest_runs(pipeline: PipelineConfig, runs: dict[str, LayerSummary]) -> list[CheckResult]:
     out = []
-    for layer in declared:
+    for layer in layers_for(pipeline, "all"):
         name = f"last_run:{layer}"
         if layer not in runs:
             out.append(CheckResult(name, False, f"the run log has no {layer} record for pipeline {pipeline.dataset}"))
             continue
-        r = runs[layer]["latest"]
+        r = runs[layer].latest
         counts = f"in={r['rows_in']} out={r['rows_out']}"
-        if r["status"] == "failed":
+        if r["status"] == Status.FAILED:
             out.append(CheckResult(name, False, f"run {r['run_id']} failed: {r['error'] or 'no error recorded'}"))
         elif layer == "bronze":
             out.append(CheckResult(name, r["rows_in"] == r["rows_out"], f"run {r['run_id']} {r['status']}: {counts}"))

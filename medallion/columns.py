@@ -1,0 +1,82 @@
+"""Every column name medallion reserves for itself, named once.
+
+Source columns and ``silver.columns`` outputs never start with ``_``: the underscore namespace belongs
+to the names below (audit columns in the tables, and working columns inside a run). Config validation
+refuses an output column in that namespace (:func:`reserved`), so a user's column can never collide
+with one of ours.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "CORRUPT_RECORD",
+    "SOURCE_FILE",
+    "INGESTED_AT",
+    "SOURCE_SYSTEM",
+    "PROCESSING_DATE",
+    "RECORD_HASH",
+    "RUN_ID",
+    "BRONZE_VERSION",
+    "UPDATED_AT",
+    "FAILED_RULES",
+    "QUARANTINE_RUN_ID",
+    "QUARANTINED_AT",
+    "SOURCE_STRUCT",
+    "QUARANTINED",
+    "WARNED",
+    "RANK",
+    "CHANGE_TYPE",
+    "COMMIT_VERSION",
+    "COMMIT_TIMESTAMP",
+    "CHANGE_FEED",
+    "BRONZE_AUDIT",
+    "SILVER_AUDIT",
+    "DLQ_AUDIT",
+    "RESERVED_PREFIX",
+    "reserved",
+]
+
+# --- bronze's audit columns (in table order)
+CORRUPT_RECORD = "_corrupt_record"  # the raw text of a record that could not be parsed
+INGESTED_AT = "_ingested_at"
+SOURCE_FILE = "_source_file"
+SOURCE_SYSTEM = "_source_system"
+PROCESSING_DATE = "_processing_date"  # bronze's partition column
+RECORD_HASH = "_record_hash"
+RUN_ID = "_run_id"
+
+# --- silver's and the dead-letter table's audit columns
+BRONZE_VERSION = "_bronze_version"  # the bronze commit a row came from
+UPDATED_AT = "_updated_at"
+FAILED_RULES = "_failed_rules"
+QUARANTINE_RUN_ID = "_quarantine_run_id"
+QUARANTINED_AT = "_quarantined_at"
+
+# --- working columns inside a silver run (never written to a table)
+SOURCE_STRUCT = "_bronze"  # the original bronze row, kept for the dead-letter table
+QUARANTINED = "_quarantined"
+WARNED = "_warned"
+RANK = "_rank"
+
+# --- Delta's change data feed (columns Delta adds to a change-feed read)
+CHANGE_TYPE = "_change_type"
+COMMIT_VERSION = "_commit_version"
+COMMIT_TIMESTAMP = "_commit_timestamp"
+CHANGE_FEED = (CHANGE_TYPE, COMMIT_VERSION, COMMIT_TIMESTAMP)
+
+BRONZE_AUDIT = (CORRUPT_RECORD, INGESTED_AT, SOURCE_FILE, SOURCE_SYSTEM, PROCESSING_DATE, RECORD_HASH, RUN_ID)
+SILVER_AUDIT = (RECORD_HASH, BRONZE_VERSION, INGESTED_AT, RUN_ID, UPDATED_AT)
+DLQ_AUDIT = (FAILED_RULES, BRONZE_VERSION, QUARANTINE_RUN_ID, QUARANTINED_AT)
+
+RESERVED_PREFIX = "_"
+
+
+def reserved(names: Iterable[str]) -> list[str]:
+    """The names among ``names`` that fall in medallion's reserved namespace (leading ``_``).
+
+    Example:
+        >>> reserved(["order_id", "_run_id"])
+        ['_run_id']
+    """
+    return [n for n in names if n.startswith(RESERVED_PREFIX)]

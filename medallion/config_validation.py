@@ -1,0 +1,148 @@
+"""Config validation that needs Spark's parser: every SQL expression, DDL schema and gold query of a
+pipeline. This module owns every use of Spark's SQL parser on configuration.
+
+Schema-level checks (keys, names, actions…) happen in :mod:`medallion.config` before a JVM starts;
+this module runs right after the session starts and before any write, so a bad expression fails
+``medallion validate`` (and ``medallion run``) with exit 2 naming the file and key.
+"""
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterator
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from medallion.config import GoldTable, PipelineConfig
+from medallion.errors import ConfigError
+from medallion.sql import error_summary
+
+__all__ = ["SILVER_PLACEHOLDER", "pipeline_expressions", "validate_pipeline_sql", "validate_gold_sql", "validate_gold_table"]
+
+SILVER_PLACEHOLDER = "silver"
+"""The name of the placeholder for the silver table in a gold ``sql`` query: ``{silver}``."""
+
+
+def pipeline_expressions(pipeline: PipelineConfig) -> Iterator[tuple[str, str, str]]:
+    """The source schema and silver's SQL as ``(key, kind, text)``; kind is ``expr`` or ``schema``.
+
+    Gold entries are checked by :func:`validate_gold_table`.
+    """
+    if pipeline.source.schema_ is not None:
+        yield "source.schema", "schema", pipeline.source.schema_
+    if pipeline.silver is not None:
+        for name, text in pipeline.silver.columns.items():
+            yield f"silver.columns.{name}", "expr", text
+        for i, rule in enumerate(pipeline.silver.expectations):
+            yield f"silver.expectations.{i}.expr ({rule.name})", "expr", rule.expr
+
+
+def validate_pipeline_sql(spark: SparkSession, pipeline: PipelineConfig, *, file: str) -> int:
+    """Parse every expression, schema and gold query of the pipeline with Spark's SQL parser.
+
+    Returns:
+        The number of pipeline sections checked.
+
+    Raises:
+        ConfigError: naming the file, the key and Spark's parse error.
+    """
+    parser = _parser(spark)
+    checked = 0
+    for key, kind, text in pipeline_expressions(pipeline):
+        try:
+            if kind == "expr":
+                parser.parseExpression(text)
+            else:
+                parser.parseTableSchema(text)
+        except Exception as err:  # py4j wraps Spark's ParseException
+            raise ConfigError(f"not a valid Spark SQL {kind}: {error_summary(err, lines=3)}", file=file, key=key) from None
+        checked += 1
+    for i, gold in enumerate(pipeline.gold):
+        validate_gold_table(spark, gold, file=file, key=f"gold.{i} ({gold.table})")
+        checked += 1
+    return checked
+
+
+def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None = None, key: str | None = None) -> None:
+    """Check that ``gold.sql`` is one SELECT query reading silver through ``{silver}``.
+
+    The placeholder is the only replacement field allowed (other braces must be doubled, as in
+    ``str.format``); the text is then parsed by Spark's SQL parser with the placeholder replaced by a
+    dummy identifier. Nothing is executed.
+
+    Raises:
+        ConfigError: naming ``file`` / ``key`` (e.g. ``gold.0.sql``) and what is wrong.
+    """
+    if gold.sql is None:
+        return
+    key = key or f"gold[{gold.table}].sql"
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(gold.sql) if name is not None]
+    except ValueError as err:
+        raise ConfigError(f"invalid braces ({err}); write literal braces as {{{{ and }}}}", file=file, key=key) from err
+    bad = sorted({name or "{}" for name, spec, conv in fields if name != SILVER_PLACEHOLDER or spec or conv})
+    if bad:
+        raise ConfigError(
+            f"unknown placeholder(s) {bad}: only {{{SILVER_PLACEHOLDER}}} is allowed "
+            "(write literal braces as {{ and }})",
+            file=file,
+            key=key,
+        )
+    if not fields:
+        raise ConfigError(f"sql must read the silver table through {{{SILVER_PLACEHOLDER}}}", file=file, key=key)
+    text = gold.sql.format(**{SILVER_PLACEHOLDER: "`__medallion_silver__`"})
+    parser = _parser(spark)
+    try:
+        plan = parser.parsePlan(text)
+    except Exception as err:  # ParseException arrives as a captured py4j error
+        raise ConfigError(f"not valid Spark SQL: {error_summary(err)}", file=file, key=key) from None
+    try:
+        query = parser.parseQuery(text)
+    except Exception:
+        query = None
+    # parseQuery accepts a query prefix ("SELECT 1; DROP ..."), parsePlan any one statement: a single
+    # SELECT is what both read the same way (expression ids aside).
+    if query is None or _tree(plan) != _tree(query):
+        raise ConfigError(
+            f"must be a single SELECT query, got a {plan.getClass().getSimpleName()} statement", file=file, key=key
+        )
+
+
+def _tree(plan: Any) -> str:
+    return re.sub(r"#\d+", "", str(plan.treeString()))
+
+
+def validate_gold_table(
+    spark: SparkSession, gold: GoldTable, *, file: str | None = None, key: str | None = None
+) -> None:
+    """Parse every expression of one gold entry (``sql`` or ``derive`` / ``measures`` / ``filter``).
+
+    Args:
+        spark: any session (only its SQL parser is used).
+        gold: the entry.
+        file: the pipeline file, for the error message.
+        key: the entry's key prefix, e.g. ``gold.0``.
+
+    Raises:
+        ConfigError: the first expression that does not parse, naming its key.
+    """
+    prefix = key or f"gold[{gold.table}]"
+    if gold.sql is not None:
+        validate_gold_sql(spark, gold, file=file, key=f"{prefix}.sql")
+        return
+    parser = _parser(spark)
+    exprs = [(f"{prefix}.derive.{n}", e) for n, e in gold.derive.items()]
+    exprs += [(f"{prefix}.measures.{n}", e) for n, e in gold.measures.items()]
+    if gold.filter:
+        exprs.append((f"{prefix}.filter", gold.filter))
+    for where, expr in exprs:
+        try:
+            parser.parseExpression(expr)
+        except Exception as err:
+            raise ConfigError(f"not a valid Spark SQL expression: {error_summary(err)}", file=file, key=where) from None
+
+
+def _parser(spark: SparkSession) -> Any:
+    """Spark's SQL parser (through the JVM): parses without resolving or running anything."""
+    return spark._jsparkSession.sessionState().sqlParser()

@@ -1,0 +1,301 @@
+"""Delta commit plumbing, in one place: versions, idempotent-writer watermarks, the change feed, table
+creation, idempotent appends, bounded retry on write conflicts, and the commit tag.
+
+Every commit medallion makes carries a :class:`CommitTag` (run id + layer, JSON in the commit's
+``userMetadata``), written and looked up here only: after a write, :func:`find_commit` finds this run's
+commit and its operation metrics in the table history, so counts come from Delta, not from a re-read.
+
+Exactly-once uses Delta's idempotent writes: a commit carries a ``(txnAppId, txnVersion)`` pair, Delta
+drops a second commit of the same pair, and :func:`committed_txn_version` reads the last committed
+version of an app id back from the snapshot, so a watermark and the data it covers commit atomically.
+
+Example:
+    >>> tag = CommitTag(run_id="run-1", layer="silver")
+    >>> commit = append_idempotent(df, "/lake/silver/orders_dlq", app_id="medallion.silver.orders",
+    ...                            txn_version=7, tag=tag)
+    >>> commit.version, commit.metrics["numOutputRows"]
+    (3, '42')
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
+from delta.tables import DeltaTable
+from py4j.protocol import Py4JError
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructField, StructType
+from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from medallion.errors import RunError
+from medallion.session import session_conf
+
+__all__ = [
+    "RETRYABLE",
+    "CommitTag",
+    "Commit",
+    "latest_version",
+    "committed_txn_version",
+    "read_change_feed",
+    "create_table",
+    "append_idempotent",
+    "find_commit",
+    "idempotent_commit",
+    "with_retry",
+]
+
+log = logging.getLogger(__name__)
+
+#: Delta's write-conflict exceptions worth retrying. ``ConcurrentTransactionException`` is not among
+#: them: it means another run committed the same idempotent transaction, and a retry would be dropped.
+RETRYABLE: tuple[type[Exception], ...] = (
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentWriteException,
+    MetadataChangedException,
+    ProtocolChangedException,
+    DeltaConcurrentModificationException,
+)
+
+_TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+_TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+_RECENT_COMMITS = 20  # how far back a lookup without a starting version looks
+
+
+@dataclass(frozen=True)
+class CommitTag:
+    """Who made a commit: the run and the layer, plus layer-specific facts recorded with the data.
+
+    Written as sorted JSON into the commit's ``userMetadata``; :meth:`matches` recognises it again.
+    """
+
+    run_id: str
+    layer: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def metadata(self) -> str:
+        """The ``userMetadata`` text of a commit made with this tag."""
+        return json.dumps({**self.extra, "run_id": self.run_id, "layer": self.layer}, sort_keys=True, default=str)
+
+    def matches(self, user_metadata: str | None) -> bool:
+        """Whether a commit's ``userMetadata`` carries this tag's run id and layer."""
+        meta = parse_metadata(user_metadata)
+        return meta.get("run_id") == self.run_id and meta.get("layer") == self.layer
+
+
+def parse_metadata(user_metadata: str | None) -> dict[str, Any]:
+    """A commit's ``userMetadata`` as a dict (empty when absent or not medallion's JSON)."""
+    if not user_metadata:
+        return {}
+    try:
+        meta = json.loads(user_metadata)
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of a Delta table: its version, operation and operation metrics."""
+
+    version: int
+    operation: str
+    metrics: Mapping[str, str]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def metric(self, name: str, default: int = 0) -> int:
+        return int(self.metrics.get(name, default))
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def _snapshot(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
+    """The current Delta snapshot of ``path`` through the JVM (no Spark job, unlike ``history()``)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    return delta_log.update(getattr(delta_log, "update$default$1")(), getattr(delta_log, "update$default$2")())
+
+
+def latest_version(spark: SparkSession, path: str) -> int:
+    """The latest committed version of the Delta table at ``path`` (-1 when there is none)."""
+    try:
+        return int(_snapshot(spark, path).version())
+    except Py4JError as err:
+        raise RunError(f"cannot read the Delta log of {path}: {type(err).__name__}") from err
+
+
+def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
+    """The last ``txnVersion`` committed to the table at ``path`` by ``app_id`` (None: never, or no table).
+
+    Delta keeps these ``SetTransaction`` versions in the table snapshot itself; there is no Python API
+    for them, so this reads the snapshot through the JVM.
+    """
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    try:
+        found = _snapshot(spark, path).transactions().get(app_id)
+        return int(found.get()) if found.isDefined() else None
+    except Py4JError as err:
+        raise RunError(f"cannot read the transaction state of {path}: {type(err).__name__}") from err
+
+
+def read_change_feed(spark: SparkSession, path: str, start: int, end: int) -> DataFrame:
+    """The change data feed of the Delta table at ``path`` for versions ``start..end`` (inclusive)."""
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", start)
+        .option("endingVersion", end)
+        .load(path)
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def create_table(
+    spark: SparkSession,
+    path: str,
+    schema: StructType,
+    *,
+    properties: Mapping[str, str] | None = None,
+    partition_by: Sequence[str] = (),
+) -> bool:
+    """Create an empty Delta table at ``path`` with ``schema`` (all columns nullable) if none exists.
+
+    Returns:
+        True when the table was created by this call.
+    """
+    if DeltaTable.isDeltaTable(spark, path):
+        return False
+    nullable = StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(nullable)
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, value)
+    builder.execute()
+    log.info("created Delta table %s", path)
+    return True
+
+
+@contextmanager
+def idempotent_commit(spark: SparkSession, tag: CommitTag, *, app_id: str, txn_version: int) -> Iterator[None]:
+    """Session settings under which a Delta command (e.g. MERGE) commits idempotently with ``tag``."""
+    confs = {_TXN_APP_ID: app_id, _TXN_VERSION: str(txn_version), _USER_METADATA: tag.metadata()}
+    with session_conf(spark, confs):
+        yield
+
+
+def append_idempotent(
+    df: DataFrame,
+    path: str,
+    *,
+    app_id: str,
+    txn_version: int,
+    tag: CommitTag,
+    max_attempts: int = 3,
+    wait_seconds: float = 1.0,
+) -> Commit | None:
+    """Append ``df`` to the Delta table at ``path`` (created if missing) as an idempotent commit.
+
+    New columns are merged into the table schema. If ``(app_id, txn_version)`` was already committed,
+    Delta drops the append and None is returned.
+
+    Returns:
+        This run's commit (version and operation metrics), or None when Delta dropped the append.
+    """
+    before = latest_version(spark=df.sparkSession, path=path)
+
+    def attempt() -> None:
+        (
+            df.write.format("delta")
+            .mode("append")
+            .option("mergeSchema", "true")
+            .option("txnAppId", app_id)
+            .option("txnVersion", str(txn_version))
+            .option("userMetadata", tag.metadata())
+            .save(path)
+        )
+
+    with_retry(attempt, f"append to {path}", max_attempts=max_attempts, wait_seconds=wait_seconds)
+    return find_commit(df.sparkSession, path, tag, after=before)
+
+
+def find_commit(spark: SparkSession, path: str, tag: CommitTag, *, after: int | None = None) -> Commit | None:
+    """The newest commit of ``path`` made with ``tag`` (after version ``after``, when given), or None.
+
+    Only the commits since ``after`` are read (usually just ours), or the last few when it is not
+    given: the full history grows with the table.
+    """
+    latest = latest_version(spark, path)
+    if latest < 0:
+        return None
+    window = _RECENT_COMMITS if after is None else max(latest - after, 1)
+    history = DeltaTable.forPath(spark, path).history(window)
+    # Filtered here: a Spark filter + sort would plan a shuffle for a handful of rows.
+    rows = history.select("version", "operation", "userMetadata", "operationMetrics").collect()
+    ours = [r for r in rows if (after is None or r["version"] > after) and tag.matches(r["userMetadata"])]
+    if not ours:
+        return None
+    newest = max(ours, key=lambda r: int(r["version"]))
+    return Commit(
+        version=int(newest["version"]),
+        operation=str(newest["operation"]),
+        metrics=dict(newest["operationMetrics"] or {}),
+        metadata=parse_metadata(newest["userMetadata"]),
+    )
+
+
+def history_metadata(spark: SparkSession, path: str, *, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(version, userMetadata as a dict)`` of the table's commits, newest first (medallion's commits only)."""
+    history = DeltaTable.forPath(spark, path).history(limit) if limit else DeltaTable.forPath(spark, path).history()
+    rows = history.select("version", "userMetadata").where("userMetadata IS NOT NULL").collect()
+    for row in sorted(rows, key=lambda r: -int(r["version"])):
+        meta = parse_metadata(row["userMetadata"])
+        if meta:
+            yield int(row["version"]), meta
+
+
+# --------------------------------------------------------------------------- retry
+
+
+def retrying(max_attempts: int = 3, wait_seconds: float = 1.0) -> Retrying:
+    """The retry policy for Delta commits: only :data:`RETRYABLE` conflicts, at most ``max_attempts``."""
+    return Retrying(
+        retry=retry_if_exception_type(RETRYABLE),
+        stop=stop_after_attempt(max_attempts),
+        wait=wait_exponential(multiplier=wait_seconds, max=30),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )
+
+
+def with_retry(fn: Callable[[], None], what: str, *, max_attempts: int = 3, wait_seconds: float = 1.0) -> None:
+    """Run one Delta commit, retrying Delta's write conflicts; raise :class:`RunError` when they persist."""
+    try:
+        for attempt in retrying(max_attempts, wait_seconds):
+            with attempt:
+                fn()
+    except ConcurrentTransactionException as err:
+        raise RunError(f"{what}: another run committed the same transaction concurrently") from err
+    except RETRYABLE as err:
+        raise RunError(f"{what}: write conflict persisted after {max_attempts} attempts ({type(err).__name__})") from err
