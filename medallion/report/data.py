@@ -233,7 +233,7 @@ def flow(
 
     nodes = [
         FlowNode("landing", "landing files", "landing", status(bronze), 0, 100),
-        FlowNode(f"bronze/{bronze_table}", f"bronze/{bronze_table}", "bronze", status(bronze), 250, 100),
+        FlowNode(f"bronze/{bronze_table}", f"bronze/{bronze_table}", "bronze", status(bronze), 300, 100),
     ]
     edges = [
         FlowEdge(
@@ -244,7 +244,7 @@ def flow(
         )
     ]
     if silver_table is not None:
-        nodes.append(FlowNode(f"silver/{silver_table}", f"silver/{silver_table}", "silver", status(silver), 500, 100))
+        nodes.append(FlowNode(f"silver/{silver_table}", f"silver/{silver_table}", "silver", status(silver), 600, 100))
         edges.append(
             FlowEdge(
                 f"bronze/{bronze_table}", f"silver/{silver_table}", silver.rows_out if silver else 0,
@@ -253,7 +253,7 @@ def flow(
             )
         )
         if dlq_table is not None:
-            nodes.append(FlowNode(f"silver/{dlq_table}", f"dead letters\nsilver/{dlq_table}", "dead_letters", status(silver), 500, 230))
+            nodes.append(FlowNode(f"silver/{dlq_table}", f"dead letters\nsilver/{dlq_table}", "dead_letters", status(silver), 600, 210))
             edges.append(
                 FlowEdge(
                     f"bronze/{bronze_table}", f"silver/{dlq_table}", silver.rows_quarantined if silver else 0,
@@ -267,7 +267,7 @@ def flow(
         rows = _int(metrics.get("rows_out")) if metrics else (gold.rows_out if gold and n == 1 else 0)
         mode = metrics.get("mode")
         y = 100 + (i - (n - 1) / 2) * 110
-        nodes.append(FlowNode(f"gold/{name}", f"gold/{name}", "gold", status(gold), 750, int(y)))
+        nodes.append(FlowNode(f"gold/{name}", f"gold/{name}", "gold", status(gold), 900, int(y)))
         label = _lines(f"{rows:,} rows", f"({mode})" if mode else "")
         if silver_table is not None:
             edges.append(FlowEdge(f"silver/{silver_table}", f"gold/{name}", rows, label))

@@ -54,8 +54,7 @@
   function durationOption(t) {
     var option = base(t, " s");
     option.color = [COLORS.bronze, COLORS.silver, COLORS.gold];
-    option.yAxis.name = "seconds";
-    option.yAxis.nameTextStyle = { fontSize: 11, align: "left" };
+    option.yAxis.axisLabel.formatter = "{value} s";
     option.series = t.duration.map(function (s) {
       return { name: s.name, type: "bar", stack: "duration", data: s.data, barMaxWidth: 28,
                color: COLORS[s.name] };
@@ -86,22 +85,23 @@
         roam: false,
         preserveAspect: true,  // keep node boxes their size whatever the card's shape
         left: 70, right: 80, top: 40, bottom: 40,
-        symbol: "roundRect",
+        symbol: "rect",
         symbolSize: [128, 46],
-        edgeSymbol: ["none", "arrow"],
-        edgeSymbolSize: 9,
         label: { show: true, color: "#fff", fontWeight: 600, fontSize: 11.5, lineHeight: 15 },
-        edgeLabel: { show: true, fontSize: 11.5, color: "#1c2430", lineHeight: 15,
+        edgeLabel: { show: true, fontSize: 12, fontWeight: 600, color: "#1c2430", lineHeight: 16, distance: 6,
                      formatter: function (p) { return p.data.text; },
                      backgroundColor: "rgba(255,255,255,0.92)", padding: [2, 4], borderRadius: 3 },
-        lineStyle: { width: 2, color: "#9aa5b4", curveness: 0 },
+        lineStyle: { width: 2, color: "#9aa5b4", curveness: 0, opacity: 1 },  // edge labels take this opacity
         data: f.nodes.map(function (n) {
-          var color = COLORS[n.kind] || "#5b6676";
+          // Layer tables are filled by their latest run's status; landing and dead letters keep their own colour.
+          var fill = n.kind === "landing" ? COLORS.landing : n.kind === "dead_letters" ? "#9b2c2c"
+                   : (STATUS[n.status] || "#5b6676");
+          var text = n.kind === "landing" || n.kind === "dead_letters" ? n.label : n.label + "\n" + n.status;
           return {
             name: n.id, x: n.x, y: n.y, tip: esc(n.label) + "<br>latest run: " + esc(n.status),
-            symbolSize: n.kind === "dead_letters" ? [150, 58] : [136, 46],
-            label: { formatter: n.label + (n.kind === "landing" ? "" : "\n" + n.status) },
-            itemStyle: { color: color, borderColor: STATUS[n.status] || "#5b6676", borderWidth: 3 }
+            symbolSize: n.kind === "dead_letters" ? [150, 46] : [140, 46],
+            label: { formatter: text },
+            itemStyle: { color: fill, borderRadius: 6 }
           };
         }),
         links: f.edges.map(function (e) {
