@@ -21,7 +21,8 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from medallion.config import EnvConfig, PipelineConfig, load_pipeline
-from medallion.runner import RunReport, layers_for, run_pipeline
+from medallion.layers import layers_for
+from medallion.runner import RunReport, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 LANDING = json.loads((ROOT / "data/landing/orders.expected.json").read_text())

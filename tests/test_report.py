@@ -188,7 +188,7 @@ def test_latest_run_per_layer_from_real_runs(sample_lakehouse: SampleLakehouse, 
     assert (silver.run_id, silver.status, silver.identity.state) == (third.run_id, "failed", "n/a")
     assert "known_status" in (silver.error or "")
     assert gold.run_id == second.run_id and gold.status == "succeeded"
-    assert gold.rows_out == next(r for r in second.results if r.layer == "gold").rows_out
+    assert gold.rows_out == next(r for r in second.results if r.layer == "gold").outcome.rows_out
     assert bronze.started_at == STARTS[2] + STEP and bronze.duration_seconds == STEP.total_seconds()
 
 
@@ -215,7 +215,7 @@ def test_trends_from_real_runs_match_the_manifests(sample_lakehouse: SampleLakeh
     for report in sample_lakehouse.reports[:2]:
         for r in report.results:
             if r.layer in ("bronze", "silver"):
-                assert LayerRun.from_row(r.summary()).identity.state == "holds", r.summary()
+                assert LayerRun.from_row(r.columns()).identity.state == "holds", r.columns()
 
 
 @pytest.mark.delta
@@ -225,7 +225,7 @@ def test_schema_drift_names_the_later_run_and_its_file(sample_lakehouse: SampleL
     assert event.columns == LATER["new_columns"] == ["coupon_code"]
     assert event.run_id == sample_lakehouse.reports[1].run_id
     assert event.files == {"coupon_code": [f"orders/{LATER['files'][0]['name']}"]}
-    bronze_version = next(r for r in sample_lakehouse.reports[1].results if r.layer == "bronze").target_version
+    bronze_version = next(r for r in sample_lakehouse.reports[1].results if r.layer == "bronze").outcome.target_version
     assert event.version == bronze_version
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from medallion.columns import CORRUPT_RECORD, FAILED_RULES, QUARANTINE_RUN_ID, RESERVED_PREFIX, SOURCE_FILE
 from medallion.logs import mask_secrets
 
 __all__ = [
@@ -86,7 +87,11 @@ def _int(value: Any) -> int:
 
 @dataclass(frozen=True)
 class LayerRun:
-    """One run-log record (one layer of one run)."""
+    """One run-log record (one layer of one run), as read back from the table.
+
+    Read from the run log's columns (:class:`medallion.run_log.RunRecord`'s flattened form), so a
+    page can be built from any run log, including one written by an older or newer medallion.
+    """
 
     run_id: str
     pipeline: str
@@ -351,7 +356,7 @@ def trends(runs: Sequence[LayerRun], *, last: int, expectations: Sequence[str] =
     for rid in order:
         layers = by_run[rid].values()
         statuses.append("failed" if any(r.status == "failed" for r in layers) else
-                        "skipped" if all(r.status == "skipped" for r in layers) else "succeeded")
+                        "skipped" if all(r.status in ("skipped", "blocked") for r in layers) else "succeeded")
         start = min((r.started_at for r in layers if r.started_at), default=None)
         labels.append(start.strftime("%m-%d %H:%M") if start else rid)
     return Trends(order, labels, statuses, rows, duration, rate)
@@ -449,12 +454,12 @@ def sample_values(row: Mapping[str, Any], *, limit: int = 12) -> list[tuple[str,
     """A dead-letter row as ``(column, display text)`` pairs: the source columns that hold a value,
     then the raw record if it was corrupt, the reasons and where the row came from; at most ``limit``
     pairs; values masked and cut."""
-    tail = ("_failed_rules", "_source_file", "_quarantine_run_id")
-    cols = [c for c in row if not c.startswith("_") and row[c] is not None]
-    if row.get("_corrupt_record") is not None:
-        cols.insert(0, "_corrupt_record")
+    tail = (FAILED_RULES, SOURCE_FILE, QUARANTINE_RUN_ID)
+    cols = [c for c in row if not c.startswith(RESERVED_PREFIX) and row[c] is not None]
+    if row.get(CORRUPT_RECORD) is not None:
+        cols.insert(0, CORRUPT_RECORD)
     picked = cols[: max(limit - len(tail), 1)] + [c for c in tail if row.get(c) is not None]
-    return [(c, safe_text(short_path(row[c]) if c == "_source_file" else row[c])) for c in picked]
+    return [(c, safe_text(short_path(row[c]) if c == SOURCE_FILE else row[c])) for c in picked]
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from medallion.audit import utc_now
+from medallion.clock import as_utc, utc_now
+from medallion.columns import FAILED_RULES, QUARANTINE_RUN_ID, QUARANTINED_AT, RUN_ID, SOURCE_FILE
 from medallion.config import EnvConfig, PipelineConfig, join_path
+from medallion.delta_table import parse_metadata
 from medallion.report.data import (
     DatasetReport,
     DeadLetterGroup,
@@ -42,6 +44,7 @@ from medallion.report.data import (
     short_path,
     trends,
 )
+from medallion.run_log import read_run_log
 from medallion.sql import column
 
 __all__ = [
@@ -85,9 +88,10 @@ def read_runs(spark: SparkSession, path: str, pipelines: Sequence[str], *, last:
     One query: runs are ranked by their first record's start time within each pipeline.
     """
     out: dict[str, list[LayerRun]] = {name: [] for name in pipelines}
-    if not pipelines or not _is_delta(spark, path):
+    log_df = read_run_log(spark, path) if pipelines else None
+    if log_df is None:
         return out
-    runs = spark.read.format("delta").load(path).where(F.col("pipeline").isin(list(pipelines)))
+    runs = log_df.where(F.col("pipeline").isin(list(pipelines)))
     run_start = F.min("started_at").over(Window.partitionBy("pipeline", "run_id"))
     ranked = runs.withColumn("_run_start", run_start)
     ranked = ranked.withColumn(
@@ -116,8 +120,8 @@ def read_dead_letters(
     df = spark.read.format("delta").load(path)
     status_name = next((c for c in DLQ_STATUS_COLUMNS if c in df.columns), None)
     status = column(status_name).cast("string") if status_name else F.lit("pending")
-    rules = F.col("_failed_rules") if "_failed_rules" in df.columns else F.array(F.lit("(unknown)"))
-    run_col = column("_quarantine_run_id") if "_quarantine_run_id" in df.columns else F.lit(None).cast("string")
+    rules = F.col(FAILED_RULES) if FAILED_RULES in df.columns else F.array(F.lit("(unknown)"))
+    run_col = column(QUARANTINE_RUN_ID) if QUARANTINE_RUN_ID in df.columns else F.lit(None).cast("string")
     exploded = df.select(
         "*",
         F.explode_outer(rules).alias("_rule"),
@@ -131,7 +135,7 @@ def read_dead_letters(
         .orderBy(F.col("rows").desc(), "_rule", "_rule_status")
         .collect()
     ]
-    order = F.col("_quarantined_at").desc() if "_quarantined_at" in df.columns else F.col("_rule_run").desc()
+    order = column(QUARANTINED_AT).desc() if QUARANTINED_AT in df.columns else F.col("_rule_run").desc()
     picked = exploded.withColumn("_sample", F.row_number().over(Window.partitionBy("_rule").orderBy(order)))
     sample_rows = picked.where(F.col("_sample") <= F.lit(samples)).orderBy("_rule", "_sample").collect()
     out = []
@@ -184,18 +188,8 @@ def read_schema_drift(
 
 
 def _commit_info(ts: int | None, meta: str | None) -> dict[str, Any]:
-    import json
-
-    from medallion.audit import as_utc
-
-    run_id = None
-    if meta:
-        try:
-            run_id = json.loads(meta).get("run_id")
-        except (ValueError, AttributeError):
-            run_id = None
     at = as_utc(datetime.fromtimestamp(ts / 1000, tz=utc_now().tzinfo)) if ts else None
-    return {"run_id": run_id, "at": at}
+    return {"run_id": parse_metadata(meta).get("run_id"), "at": at}
 
 
 def _with_files(spark: SparkSession, bronze_path: str, event: DriftEvent, runs: Sequence[LayerRun]) -> DriftEvent:
@@ -203,17 +197,17 @@ def _with_files(spark: SparkSession, bronze_path: str, event: DriftEvent, runs: 
     if event.run_id is None:
         return event
     bronze = spark.read.format("delta").option("versionAsOf", event.version).load(bronze_path)
-    if "_source_file" not in bronze.columns or "_run_id" not in bronze.columns:
+    if SOURCE_FILE not in bronze.columns or RUN_ID not in bronze.columns:
         return event
     counts = (
-        bronze.where(F.col("_run_id") == F.lit(event.run_id))
-        .groupBy("_source_file")
+        bronze.where(column(RUN_ID) == F.lit(event.run_id))
+        .groupBy(column(SOURCE_FILE))
         .agg(*[F.count(column(c)).alias(f"n{i}") for i, c in enumerate(event.columns)])
         .collect()
     )
     files: dict[str, list[str]] = {}
     for i, name in enumerate(event.columns):
-        files[name] = sorted(_short_path(r["_source_file"]) for r in counts if r[f"n{i}"])
+        files[name] = sorted(_short_path(r[SOURCE_FILE]) for r in counts if r[f"n{i}"])
     if not any(files.values()):
         # A column with no value in any record (e.g. added by a schema-declared read): name the run's files.
         listed = next((r.details.get("files") for r in runs if r.run_id == event.run_id and r.layer == "bronze"), None)
@@ -294,7 +288,7 @@ def build_report(
         now: the page's "generated at" time (injected by tests).
     """
     has_log = _is_delta(spark, env.audit_path)
-    by_pipeline = read_runs(spark, env.audit_path, [p.dataset for p in pipelines], last=runs) if has_log else {}
+    by_pipeline = read_runs(spark, env.audit_path, [p.dataset for p in pipelines], last=runs)
     datasets = []
     for pipeline in pipelines:
         records = by_pipeline.get(pipeline.dataset, [])

@@ -4,7 +4,7 @@
   "use strict";
   var data = JSON.parse(document.getElementById("report-data").textContent);
   var COLORS = { bronze: "#b8732e", silver: "#8792a2", gold: "#d4a72c", dead_letters: "#d0342c", landing: "#2f6fdb" };
-  var STATUS = { succeeded: "#1f9d55", failed: "#d0342c", skipped: "#7a8597", "never run": "#b6bfcc" };
+  var STATUS = { succeeded: "#1f9d55", failed: "#d0342c", skipped: "#7a8597", blocked: "#b7791f", "never run": "#b6bfcc" };
   var SERIES_COLORS = ["#b8732e", "#8792a2", "#d0342c", "#d4a72c", "#2f6fdb", "#7b61c4", "#2a9d8f"];
   var charts = [];
   var esc = echarts.format.encodeHTML;  // run-log text reaches tooltips (HTML) only through this
