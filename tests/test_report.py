@@ -353,3 +353,35 @@ def test_report_job_writes_through_hadoop_file_system(spark, sample_lakehouse: S
     html = out.read_text(encoding="utf-8")
     assert "trends over the last 2 run(s)" in html and 'data-pipeline="orders"' in html
     assert "report: " + out.as_uri() in capsys.readouterr().out
+
+
+def test_report_command_arguments_and_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from medallion.cli import build_parser, main
+    from medallion.errors import ConfigError
+    from medallion.report.command import load_report_configs
+
+    parser = build_parser()
+    args = parser.parse_args(["report", "--env", "local"])
+    assert (args.pipeline, args.all, args.out, args.runs) == (None, False, "report.html", 20)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["report", "--env", "local", "--pipeline", "p.yaml", "--all"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["report", "--env", "local", "--runs", "0"])
+    capsys.readouterr()
+
+    conf = tmp_path / "conf"
+    (conf / "env").mkdir(parents=True)
+    (conf / "pipelines").mkdir()
+    assert main(["report", "--env", "nope", "--conf-dir", str(conf)]) == 2  # before any JVM
+    assert "environment 'nope' not found" in capsys.readouterr().err
+    (conf / "env/local.yaml").write_text("name: local\nlanding_root: l\nlakehouse_root: k\n")
+    with pytest.raises(ConfigError, match="no pipeline files"):
+        load_report_configs(parser.parse_args(["report", "--env", "local", "--conf-dir", str(conf)]))
+    shutil.copy(ROOT / "conf/pipelines/orders.yaml", conf / "pipelines/a.yaml")
+    shutil.copy(ROOT / "conf/pipelines/orders.yaml", conf / "pipelines/b.yaml")
+    with pytest.raises(ConfigError, match=r"datasets \['orders'\] are declared by more than one pipeline file"):
+        load_report_configs(parser.parse_args(["report", "--env", "local", "--conf-dir", str(conf)]))
+    env, pipelines = load_report_configs(
+        parser.parse_args(["report", "--env", "local", "--conf-dir", str(conf), "--pipeline", "a.yaml"])
+    )
+    assert env.name == "local" and [p.dataset for p in pipelines] == ["orders"]
