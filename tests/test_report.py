@@ -385,3 +385,16 @@ def test_report_command_arguments_and_config_errors(tmp_path: Path, capsys: pyte
         parser.parse_args(["report", "--env", "local", "--conf-dir", str(conf), "--pipeline", "a.yaml"])
     )
     assert env.name == "local" and [p.dataset for p in pipelines] == ["orders"]
+
+
+def test_vendored_echarts_is_the_npm_release_untouched() -> None:
+    import hashlib
+    from importlib import resources
+
+    from medallion.report.render import ECHARTS_SHA256, ECHARTS_VERSION
+
+    assets = resources.files("medallion.report").joinpath("assets")
+    js = assets.joinpath("echarts.min.js").read_bytes()
+    assert hashlib.sha256(js).hexdigest() == ECHARTS_SHA256
+    assert f'"{ECHARTS_VERSION}"'.encode() in js
+    assert b"Apache License" in assets.joinpath("ECHARTS-LICENSE").read_bytes()

@@ -531,7 +531,6 @@ class DatasetReport:
     quarantined_files: list[QuarantinedFile] | None  # None: no quarantined-file records
     runs_shown: int
     dlq_table: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:

@@ -312,7 +312,6 @@ def _dataset(
         gold_tables=[g.table for g in pipeline.gold],
         latest=latest,
     )
-    notes: list[str] = []
     dead = read_dead_letters(spark, env.table_path("silver", silver.dlq)) if silver else None
     starts = [r.started_at for r in in_window if r.started_at is not None]
     drift = read_schema_drift(
@@ -332,5 +331,4 @@ def _dataset(
         quarantined_files=_read_quarantined_files(spark, env, pipeline),
         runs_shown=len(trend.run_ids),
         dlq_table=silver.dlq if silver else None,
-        notes=notes,
     )

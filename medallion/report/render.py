@@ -18,9 +18,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from medallion.report.data import DatasetReport, Report
 
-__all__ = ["render_html", "chart_payload", "ECHARTS_VERSION"]
+__all__ = ["render_html", "chart_payload", "ECHARTS_VERSION", "ECHARTS_SHA256"]
 
 ECHARTS_VERSION = "6.1.0"
+#: ``dist/echarts.min.js`` of the npm package ``echarts@6.1.0``, byte for byte (``npm pack echarts@6.1.0``).
+ECHARTS_SHA256 = "b66b25aeb4df84e33199dc21694014d336d222cbd9deb0e5a7c14bd6aa0d0fd0"
 
 
 @cache
