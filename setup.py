@@ -22,12 +22,17 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["medallion", "medallion.*"]),
-    package_data={"medallion": ["py.typed"]},
+    package_data={
+        "medallion": ["py.typed"],
+        # the run report's template, stylesheet, script and Apache ECharts (vendored from npm) with its licence
+        "medallion.report": ["templates/*.j2", "assets/*.js", "assets/*.css", "assets/ECHARTS-*"],
+    },
     include_package_data=False,
     install_requires=[
         "pydantic>=2.5,<3",
         "PyYAML>=6",
         "tenacity>=8.2",
+        "Jinja2>=3.1",  # the run report's HTML (autoescaped templates)
     ],
     extras_require={
         "spark": ["pyspark>=3.5.0,<3.6", "delta-spark>=3.2.0,<3.3"],
@@ -43,6 +48,7 @@ setup(
             "chispa>=0.10",
             "pytest>=8",
             "pytest-timeout>=2.2",
+            "playwright>=1.45",  # drives Debian's chromium for the report's browser test (never downloads a browser)
             "ruff>=0.5",
             "build>=1.0",
             "wheel>=0.40",

@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", default="schemas", help="output folder (default: ./schemas)")
     schema.set_defaults(handler=_cmd_schema)
 
+    from medallion.report.command import add_report_parser
+
+    add_report_parser(sub)
+
     try:
         from medallion.azure.commands import add_parsers
     except ImportError:  # the azure commands are optional

@@ -44,3 +44,11 @@ def env(tmp_path: Path) -> EnvConfig:
     """An environment whose landing zone and lakehouse live under the test's tmp_path."""
     (tmp_path / "landing").mkdir()
     return EnvConfig(name="test", landing_root=str(tmp_path / "landing"), lakehouse_root=str(tmp_path / "lake"))
+
+
+@pytest.fixture(scope="session")
+def sample_lakehouse(spark, tmp_path_factory):  # noqa: ANN001, ANN201
+    """The bundled sample after three real runs (initial, later delivery, a failed run): see report_helpers."""
+    from report_helpers import build_sample_lakehouse
+
+    return build_sample_lakehouse(spark, tmp_path_factory.mktemp("report-sample"))

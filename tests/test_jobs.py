@@ -39,6 +39,8 @@ def test_wheel_holds_the_package_only(wheel: Path) -> None:
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"medallion"}, top
     assert "medallion/py.typed" in names
+    for asset in ("templates/report.html.j2", "assets/echarts.min.js", "assets/ECHARTS-LICENSE", "assets/report.js"):
+        assert f"medallion/report/{asset}" in names, asset
     assert "medallion = medallion.cli:main" in entry_points
     hard = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert not any("pyspark" in line or "delta-spark" in line for line in hard), hard

@@ -1,0 +1,562 @@
+"""The report's data: plain dataclasses and the pure functions that compute them.
+
+Nothing here touches Spark. :mod:`medallion.report.gather` reads the run log, the dead-letter
+table, the check results, the quarantined-file records and bronze's Delta log into plain rows
+(dicts); the functions below turn those rows into what the page shows: the latest run per layer and
+whether its counts add up, the flow bronze -> silver (+ dead letters) -> gold, trends over the last
+runs, schema drift events, dead letters by rule and status, and failed runs. Every function is
+deterministic and unit-testable on hand-made rows or on rows read back from real runs.
+
+Example:
+    >>> runs = [LayerRun.from_row(r) for r in run_log_rows]
+    >>> latest = latest_per_layer(runs)
+    >>> accounting_identity(latest["silver"]).state
+    'holds'
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from medallion.columns import CORRUPT_RECORD, FAILED_RULES, QUARANTINE_RUN_ID, RESERVED_PREFIX, SOURCE_FILE
+from medallion.logs import mask_secrets
+
+__all__ = [
+    "CheckRow",
+    "DatasetReport",
+    "DeadLetterGroup",
+    "DeadLetterSample",
+    "DriftEvent",
+    "FailedRun",
+    "Flow",
+    "FlowEdge",
+    "FlowNode",
+    "Identity",
+    "LayerRun",
+    "QuarantinedFile",
+    "Report",
+    "Trends",
+    "accounting_identity",
+    "drift_events",
+    "failed_runs",
+    "flow",
+    "latest_check_results",
+    "latest_per_layer",
+    "safe_text",
+    "sample_values",
+    "short_path",
+    "schema_columns",
+    "trends",
+]
+
+LAYER_ORDER = ("bronze", "silver", "gold")
+#: Longest value shown in a sample cell or error message before it is cut (the rest is in the table).
+MAX_CELL = 160
+MAX_ERROR = 2000
+
+
+def safe_text(value: Any, limit: int = MAX_CELL) -> str:
+    """``value`` as display text: secrets masked, cut to ``limit`` characters (HTML escaping is the
+    template's job: Jinja2 autoescapes every value)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        text = _utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(str(v) for v in value)
+    else:
+        text = str(value)
+    text = mask_secrets(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _int(value: Any) -> int:
+    return int(value) if value is not None else 0
+
+
+# --------------------------------------------------------------------------- the run log
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """One run-log record (one layer of one run), as read back from the table.
+
+    Read from the run log's columns (:class:`medallion.run_log.RunRecord`'s flattened form), so a
+    page can be built from any run log, including one written by an older or newer medallion.
+    """
+
+    run_id: str
+    pipeline: str
+    layer: str
+    table: str
+    status: str
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_corrupt: int = 0
+    rows_quarantined: int = 0
+    rows_superseded: int = 0
+    rows_warned: int = 0
+    files_ingested: int = 0
+    files_skipped: int = 0
+    started_at: datetime | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> LayerRun:
+        """A record from a run-log row (a ``Row.asDict()``); columns a newer run log adds are ignored,
+        columns an older one lacks default to 0 / None."""
+        details = row.get("details")
+        if isinstance(details, str):
+            try:
+                details = json.loads(details)
+            except ValueError:
+                details = {}
+        started = row.get("started_at")
+        return cls(
+            run_id=str(row["run_id"]),
+            pipeline=str(row.get("pipeline") or ""),
+            layer=str(row.get("layer") or ""),
+            table=str(row.get("table") or ""),
+            status=str(row.get("status") or "unknown"),
+            rows_in=_int(row.get("rows_in")),
+            rows_out=_int(row.get("rows_out")),
+            rows_corrupt=_int(row.get("rows_corrupt")),
+            rows_quarantined=_int(row.get("rows_quarantined")),
+            rows_superseded=_int(row.get("rows_superseded")),
+            rows_warned=_int(row.get("rows_warned")),
+            files_ingested=_int(row.get("files_ingested")),
+            files_skipped=_int(row.get("files_skipped")),
+            started_at=_utc(started) if isinstance(started, datetime) else None,
+            duration_seconds=float(row["duration_seconds"]) if row.get("duration_seconds") is not None else None,
+            error=row.get("error"),
+            details=details if isinstance(details, dict) else {},
+        )
+
+    @property
+    def identity(self) -> Identity:
+        return accounting_identity(self)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whether a layer run's counts add up: ``state`` is ``holds``, ``broken`` or ``n/a``."""
+
+    state: str
+    formula: str
+
+
+def accounting_identity(run: LayerRun) -> Identity:
+    """The accounting identity of one layer run (see :class:`medallion.audit.LayerResult`).
+
+    bronze: rows in = rows out; silver: rows in = merged + quarantined + superseded. Gold aggregates
+    and failed runs (which committed nothing) have no identity to check.
+    """
+    if run.status == "failed":
+        return Identity("n/a", "run failed: nothing committed")
+    if run.layer == "bronze":
+        ok = run.rows_in == run.rows_out
+        return Identity("holds" if ok else "broken", f"in {run.rows_in:,} {'=' if ok else '≠'} out {run.rows_out:,}")
+    if run.layer == "silver":
+        total = run.rows_out + run.rows_quarantined + run.rows_superseded
+        ok = run.rows_in == total
+        return Identity(
+            "holds" if ok else "broken",
+            f"in {run.rows_in:,} {'=' if ok else '≠'} {run.rows_out:,} merged + {run.rows_quarantined:,} quarantined"
+            f" + {run.rows_superseded:,} superseded",
+        )
+    return Identity("n/a", "aggregates: no row identity")
+
+
+def _order(run: LayerRun) -> tuple[datetime, str]:
+    return (run.started_at or datetime.min.replace(tzinfo=UTC), run.run_id)
+
+
+def latest_per_layer(runs: Iterable[LayerRun]) -> dict[str, LayerRun]:
+    """The newest record of each layer, in layer order (bronze, silver, gold, then any other)."""
+    latest: dict[str, LayerRun] = {}
+    for run in runs:
+        if run.layer not in latest or _order(run) > _order(latest[run.layer]):
+            latest[run.layer] = run
+    ranked = sorted(latest, key=lambda name: (LAYER_ORDER.index(name) if name in LAYER_ORDER else 9, name))
+    return {name: latest[name] for name in ranked}
+
+
+# --------------------------------------------------------------------------- flow graph
+
+
+@dataclass(frozen=True)
+class FlowNode:
+    id: str
+    label: str
+    kind: str  # landing | bronze | silver | dead_letters | gold
+    status: str  # succeeded | failed | skipped | never run | ...
+    x: int
+    y: int
+
+
+@dataclass(frozen=True)
+class FlowEdge:
+    source: str
+    target: str
+    value: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Flow:
+    nodes: list[FlowNode]
+    edges: list[FlowEdge]
+
+
+def flow(
+    *,
+    bronze_table: str,
+    silver_table: str | None,
+    dlq_table: str | None,
+    gold_tables: Sequence[str],
+    latest: Mapping[str, LayerRun],
+) -> Flow:
+    """The pipeline's tables as a left-to-right graph, edges labelled with the latest run's counts.
+
+    landing -> bronze (records read, corrupt), bronze -> silver (merged, superseded), bronze -> dead
+    letters (quarantined), silver -> each gold table (rows written).
+    """
+    bronze, silver, gold = latest.get("bronze"), latest.get("silver"), latest.get("gold")
+
+    def status(run: LayerRun | None) -> str:
+        return run.status if run else "never run"
+
+    nodes = [
+        FlowNode("landing", "landing files", "landing", status(bronze), 0, 100),
+        FlowNode(f"bronze/{bronze_table}", f"bronze/{bronze_table}", "bronze", status(bronze), 300, 100),
+    ]
+    edges = [
+        FlowEdge(
+            "landing", f"bronze/{bronze_table}", bronze.rows_in if bronze else 0,
+            _lines(f"{bronze.rows_in if bronze else 0:,} rows",
+                   f"{bronze.files_ingested} file(s)" if bronze else "",
+                   f"{bronze.rows_corrupt:,} corrupt" if bronze and bronze.rows_corrupt else ""),
+        )
+    ]
+    if silver_table is not None:
+        nodes.append(FlowNode(f"silver/{silver_table}", f"silver/{silver_table}", "silver", status(silver), 600, 100))
+        edges.append(
+            FlowEdge(
+                f"bronze/{bronze_table}", f"silver/{silver_table}", silver.rows_out if silver else 0,
+                _lines(f"{silver.rows_out if silver else 0:,} merged",
+                       f"{silver.rows_superseded:,} superseded" if silver and silver.rows_superseded else ""),
+            )
+        )
+        if dlq_table is not None:
+            nodes.append(FlowNode(f"silver/{dlq_table}", f"dead letters\nsilver/{dlq_table}", "dead_letters", status(silver), 600, 210))
+            edges.append(
+                FlowEdge(
+                    f"bronze/{bronze_table}", f"silver/{dlq_table}", silver.rows_quarantined if silver else 0,
+                    f"{silver.rows_quarantined if silver else 0:,} quarantined",
+                )
+            )
+    per_table = (gold.details.get("tables") or {}) if gold else {}
+    n = len(gold_tables)
+    for i, name in enumerate(gold_tables):
+        metrics = per_table.get(name) or {}
+        rows = _int(metrics.get("rows_out")) if metrics else (gold.rows_out if gold and n == 1 else 0)
+        mode = metrics.get("mode")
+        y = 100 + (i - (n - 1) / 2) * 110
+        nodes.append(FlowNode(f"gold/{name}", f"gold/{name}", "gold", status(gold), 900, int(y)))
+        label = _lines(f"{rows:,} rows", f"({mode})" if mode else "")
+        if silver_table is not None:
+            edges.append(FlowEdge(f"silver/{silver_table}", f"gold/{name}", rows, label))
+    return Flow(nodes, edges)
+
+
+def _lines(*parts: str) -> str:
+    return "\n".join(p for p in parts if p)
+
+
+# --------------------------------------------------------------------------- trends
+
+
+@dataclass(frozen=True)
+class Trends:
+    """Per-run series over the last N runs, oldest first, for the charts.
+
+    ``rows`` / ``duration`` map a series name to one value per run (None: the layer did not run);
+    ``failure_rate`` maps each expectation to the percentage of silver's input rows that failed it.
+    """
+
+    run_ids: list[str]
+    labels: list[str]
+    statuses: list[str]
+    rows: dict[str, list[int | None]]
+    duration: dict[str, list[float | None]]
+    failure_rate: dict[str, list[float | None]]
+
+
+def _run_order(runs: Iterable[LayerRun]) -> list[str]:
+    first: dict[str, tuple[datetime, str]] = {}
+    for run in runs:
+        key = _order(run)
+        if run.run_id not in first or key < first[run.run_id]:
+            first[run.run_id] = key
+    return sorted(first, key=lambda rid: first[rid])
+
+
+def trends(runs: Sequence[LayerRun], *, last: int, expectations: Sequence[str] = ()) -> Trends:
+    """Series over the last ``last`` runs (by start time).
+
+    Args:
+        runs: run-log records of one pipeline.
+        last: how many runs to keep.
+        expectations: the pipeline's expectation names, in declaration order (rules seen only in the
+            run log's details follow them).
+    """
+    order = _run_order(runs)[-last:] if last > 0 else []
+    by_run: dict[str, dict[str, LayerRun]] = {rid: {} for rid in order}
+    for run in runs:
+        if run.run_id in by_run:
+            by_run[run.run_id][run.layer] = run
+
+    def series(layer: str, attr: str) -> list[Any]:
+        return [getattr(by_run[rid][layer], attr) if layer in by_run[rid] else None for rid in order]
+
+    rows = {
+        "bronze rows in": series("bronze", "rows_in"),
+        "silver merged": series("silver", "rows_out"),
+        "dead-lettered": series("silver", "rows_quarantined"),
+        "gold rows written": series("gold", "rows_out"),
+    }
+    duration = {layer: [_round(v) for v in series(layer, "duration_seconds")] for layer in LAYER_ORDER}
+    rules = list(expectations)
+    for rid in order:
+        silver = by_run[rid].get("silver")
+        for name in (silver.details.get("expectations") or {}) if silver else {}:
+            if name not in rules:
+                rules.append(name)
+    rate: dict[str, list[float | None]] = {name: [] for name in rules}
+    for rid in order:
+        silver = by_run[rid].get("silver")
+        counts = (silver.details.get("expectations") or {}) if silver else {}
+        for name in rules:
+            if silver is None or silver.rows_in == 0 or name not in counts:
+                rate[name].append(None)
+            else:
+                rate[name].append(round(100.0 * _int(counts[name]) / silver.rows_in, 3))
+    statuses = []
+    labels = []
+    for rid in order:
+        layers = by_run[rid].values()
+        statuses.append("failed" if any(r.status == "failed" for r in layers) else
+                        "skipped" if all(r.status in ("skipped", "blocked") for r in layers) else "succeeded")
+        start = min((r.started_at for r in layers if r.started_at), default=None)
+        labels.append(start.strftime("%m-%d %H:%M") if start else rid)
+    return Trends(order, labels, statuses, rows, duration, rate)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+# --------------------------------------------------------------------------- failed runs
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    run_id: str
+    layer: str
+    table: str
+    started_at: str
+    error: str
+
+
+def failed_runs(runs: Iterable[LayerRun]) -> list[FailedRun]:
+    """Every failed layer run, newest first, with its error message (secrets masked, cut)."""
+    failed = sorted((r for r in runs if r.status == "failed"), key=_order, reverse=True)
+    return [
+        FailedRun(r.run_id, r.layer, r.table, safe_text(r.started_at), safe_text(r.error or "(no message)", MAX_ERROR))
+        for r in failed
+    ]
+
+
+# --------------------------------------------------------------------------- schema drift
+
+
+@dataclass(frozen=True)
+class DriftEvent:
+    """Columns a bronze commit added, the run that made it and the files whose records carry them."""
+
+    version: int
+    at: str
+    run_id: str | None
+    columns: list[str]
+    files: dict[str, list[str]] = field(default_factory=dict)
+
+
+def schema_columns(schema_json: str) -> list[str]:
+    """Top-level column names of a Delta ``schemaString`` (Spark's StructType JSON)."""
+    return [f["name"] for f in json.loads(schema_json).get("fields", [])]
+
+
+def drift_events(
+    schemas: Sequence[tuple[int, list[str]]], commits: Mapping[int, Mapping[str, Any]]
+) -> list[DriftEvent]:
+    """Columns added to a table, one event per commit that added any, oldest first.
+
+    Args:
+        schemas: ``(version, column names)`` of each commit that wrote a schema (Delta ``metaData``
+            action); the first one is the baseline (table creation, or the oldest kept log entry).
+        commits: per version, ``{"run_id": ..., "at": datetime}`` from the commit's info.
+    """
+    events = []
+    ordered = sorted(schemas)
+    for (_, before), (version, after) in zip(ordered, ordered[1:], strict=False):
+        known = set(before)
+        added = [c for c in after if c not in known]
+        if added:
+            info = commits.get(version, {})
+            events.append(DriftEvent(version, safe_text(info.get("at")), info.get("run_id"), added))
+    return events
+
+
+# --------------------------------------------------------------------------- dead letters, checks, files
+
+
+@dataclass(frozen=True)
+class DeadLetterGroup:
+    rule: str
+    status: str
+    rows: int
+    last_run_id: str | None
+
+
+@dataclass(frozen=True)
+class DeadLetterSample:
+    rule: str
+    values: list[tuple[str, str]]
+
+
+def short_path(path: str) -> str:
+    """A file's name with its parent folder (full paths are in the tables and the run log)."""
+    parts = re.split(r"[/\\]", str(path).rstrip("/"))
+    return "/".join(parts[-2:])
+
+
+def sample_values(row: Mapping[str, Any], *, limit: int = 12) -> list[tuple[str, str]]:
+    """A dead-letter row as ``(column, display text)`` pairs: the source columns that hold a value,
+    then the raw record if it was corrupt, the reasons and where the row came from; at most ``limit``
+    pairs; values masked and cut."""
+    tail = (FAILED_RULES, SOURCE_FILE, QUARANTINE_RUN_ID)
+    cols = [c for c in row if not c.startswith(RESERVED_PREFIX) and row[c] is not None]
+    if row.get(CORRUPT_RECORD) is not None:
+        cols.insert(0, CORRUPT_RECORD)
+    picked = cols[: max(limit - len(tail), 1)] + [c for c in tail if row.get(c) is not None]
+    return [(c, safe_text(short_path(row[c]) if c == SOURCE_FILE else row[c])) for c in picked]
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    name: str
+    table: str
+    run_id: str
+    observed: str
+    threshold: str
+    passed: bool
+
+
+def latest_check_results(rows: Iterable[Mapping[str, Any]]) -> list[CheckRow]:
+    """The newest result of each (table, check), failures first.
+
+    Rows come from ``{lakehouse_root}/_audit/checks``: name, table, run_id, the value observed
+    (``observed`` or ``value``), threshold, passed; ``checked_at`` orders them when present, else
+    the run id (sortable by time).
+    """
+    newest: dict[tuple[str, str], Mapping[str, Any]] = {}
+
+    def key(row: Mapping[str, Any]) -> tuple[str, str]:
+        return (str(row.get("checked_at") or ""), str(row.get("run_id") or ""))
+
+    for row in rows:
+        k = (str(row.get("table")), str(row.get("name")))
+        if k not in newest or key(row) > key(newest[k]):
+            newest[k] = row
+    out = [
+        CheckRow(
+            name=safe_text(r.get("name")),
+            table=safe_text(r.get("table")),
+            run_id=safe_text(r.get("run_id")),
+            observed=safe_text(r.get("observed", r.get("value"))),
+            threshold=safe_text(r.get("threshold")),
+            passed=bool(r.get("passed")),
+        )
+        for r in newest.values()
+    ]
+    return sorted(out, key=lambda c: (c.passed, c.table, c.name))
+
+
+@dataclass(frozen=True)
+class QuarantinedFile:
+    path: str
+    size: str
+    error: str
+    run_id: str
+    at: str
+
+
+# --------------------------------------------------------------------------- the page
+
+
+@dataclass
+class DatasetReport:
+    """Everything the page shows about one pipeline."""
+
+    pipeline: str
+    tables: dict[str, str]
+    latest: dict[str, LayerRun]
+    flow: Flow
+    trends: Trends
+    failed: list[FailedRun]
+    drift: list[DriftEvent]
+    dead_letters: list[DeadLetterGroup] | None  # None: no dead-letter table yet
+    dead_letter_samples: list[DeadLetterSample]
+    checks: list[CheckRow] | None  # None: no check results recorded in this lakehouse
+    quarantined_files: list[QuarantinedFile] | None  # None: no quarantined-file records
+    runs_shown: int
+    dlq_table: str | None = None
+
+    @property
+    def status(self) -> str:
+        """``failed`` if a layer's latest run failed, ``never run``, else ``succeeded``."""
+        if not self.latest:
+            return "never run"
+        if any(r.status == "failed" for r in self.latest.values()):
+            return "failed"
+        if any(r.identity.state == "broken" for r in self.latest.values()):
+            return "broken"
+        return "succeeded"
+
+    @property
+    def last_run(self) -> LayerRun | None:
+        return max(self.latest.values(), key=_order) if self.latest else None
+
+
+@dataclass
+class Report:
+    environment: str
+    lakehouse_root: str
+    generated_at: datetime
+    runs: int
+    datasets: list[DatasetReport]
+    has_run_log: bool
+
+    @property
+    def empty(self) -> bool:
+        return not self.has_run_log or not any(d.latest for d in self.datasets)
