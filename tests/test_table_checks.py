@@ -81,10 +81,10 @@ def test_checks_pass_after_a_run_and_catch_each_breakage(spark: SparkSession, en
     assert "1 duplicate row(s)" in broken["silver_unique_keys"]
     # the failed run's 7 quarantined rows committed nothing, so they are not expected in the DLQ
     assert broken["dlq_rows_logged"] == (
-        f"silver/orders_dlq holds {silver.rows_quarantined - 4} rows; "
-        f"the run log's silver rows_quarantined sum to {silver.rows_quarantined}"
+        f"silver/orders_dlq holds {silver.outcome.rows_quarantined - 4} rows; "
+        f"the run log's silver rows_quarantined sum to {silver.outcome.rows_quarantined}"
     )
-    assert broken["dlq_failed_rules"] == f"silver/orders_dlq: 5 of {silver.rows_quarantined - 4} rows have no _failed_rules"
+    assert broken["dlq_failed_rules"] == f"silver/orders_dlq: 5 of {silver.outcome.rows_quarantined - 4} rows have no _failed_rules"
     assert broken["bronze_rows_logged"] == "bronze/orders holds 996 rows; the run log's bronze rows_out sum to 1000"
     assert broken["last_run:silver"] == "run later-run failed: boom"
     assert broken["gold_non_empty:gold/daily_revenue"].startswith("gold/daily_revenue is empty while silver holds")
