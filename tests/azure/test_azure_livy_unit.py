@@ -1,11 +1,10 @@
 """Decisions of the submit path that need no server: payload, state classification, logging commands."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
-
-import time
 
 from medallion.azure.credentials import StaticTokenCredential, build_credential, describe_token, token_claims
 from medallion.azure.devops import (
@@ -27,9 +26,9 @@ from medallion.azure.livy import (
     stderr_excerpt,
     workspace_endpoint,
 )
-from tests.azure.helpers import WHEEL, make_token
 from medallion.cli import build_parser
 from medallion.errors import ConfigError
+from tests.azure.helpers import WHEEL, make_token
 
 ROOT = "abfss://artifacts@acct.dfs.core.windows.net/medallion/20261126.1"
 

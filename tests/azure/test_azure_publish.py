@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from medallion.azure.credentials import token_claims
 from medallion.azure.storage import PublishError, collect_artifacts, parse_abfss, publish_artifacts
 from medallion.errors import ConfigError
-from medallion.azure.credentials import token_claims
 from tests.azure.helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[2]

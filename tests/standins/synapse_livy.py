@@ -43,8 +43,8 @@ import argparse
 import base64
 import datetime as dt
 import json
-import re
 import os
+import re
 import shutil
 import signal
 import subprocess
