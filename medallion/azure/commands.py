@@ -24,6 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from medallion import __version__
+from medallion.azure import livy
+from medallion.azure.bundle import build_dependency_archive
+from medallion.azure.credentials import CREDENTIAL_KINDS, build_credential
+from medallion.azure.devops import ado_group, ado_logissue, ado_set_output, neutralize_log_line
+from medallion.azure.livy import Outcome, monitoring_url
+from medallion.azure.storage import collect_artifacts, download_file, publish_artifacts
 from medallion.errors import ConfigError, MedallionError
 
 __all__ = [
@@ -156,7 +163,6 @@ def _common(parser: argparse.ArgumentParser, *, credential: bool = False) -> Non
         help="print Azure DevOps logging commands (default: when TF_BUILD=True)",
     )
     if credential:
-        from medallion.azure.credentials import CREDENTIAL_KINDS
 
         parser.add_argument("--credential", choices=CREDENTIAL_KINDS, default="auto",
                             help="auto: AzurePipelinesCredential in a pipeline step, else a handed-over token, "
@@ -185,8 +191,6 @@ def _pairs(values: list[str], key: str) -> dict[str, str]:
 
 
 def _fail(err: BaseException, ado: bool) -> int:
-    from medallion.azure.devops import ado_logissue
-
     code = err.exit_code if isinstance(err, MedallionError) else 2
     log.error("%s", err)
     if ado:
@@ -208,7 +212,6 @@ def _only_wheel(dist: Path) -> Path:
 
 
 def _credential(args: argparse.Namespace, token_env: str) -> Any:
-    from medallion.azure.credentials import build_credential
 
     return build_credential(args.credential, token_env=token_env)
 
@@ -220,8 +223,6 @@ def deps_command(args: argparse.Namespace) -> int:
     """``medallion deps``: write the dependency archive; prints its path."""
     ado = _ado_enabled(args)
     try:
-        from medallion.azure.bundle import build_dependency_archive
-
         wheel = args.wheel or _only_wheel(args.dist_dir)
         out = args.out or (args.dist_dir / "deps.zip")
         bundled = build_dependency_archive(wheel, out, platform=args.platform, python_version=args.python_version,
@@ -242,9 +243,6 @@ def publish_command(args: argparse.Namespace) -> int:
     ado = _ado_enabled(args)
     _quiet_sdk_logging()
     try:
-        from medallion.azure.devops import ado_set_output
-        from medallion.azure.storage import collect_artifacts, publish_artifacts
-
         wheel = args.wheel or _only_wheel(args.dist_dir)
         deps = None if args.no_deps else (args.deps or args.dist_dir / "deps.zip")
         if deps is not None and not deps.is_file():
@@ -272,8 +270,6 @@ def download_command(args: argparse.Namespace) -> int:
     ado = _ado_enabled(args)
     _quiet_sdk_logging()
     try:
-        from medallion.azure.storage import download_file
-
         path = download_file(args.source, args.dest, credential=_credential(args, STORAGE_TOKEN_ENV))
     except ImportError as err:
         return _fail(ConfigError(f"{_MISSING_SDK} ({err.name})"), ado)
@@ -285,8 +281,6 @@ def download_command(args: argparse.Namespace) -> int:
 
 def datasets_command(args: argparse.Namespace) -> int:
     """``medallion datasets``: the pipeline names to run, as a job matrix (output variable ``matrix``)."""
-    from medallion.azure.devops import ado_set_output
-
     ado = _ado_enabled(args)
     folder = args.conf_dir / "pipelines"
     available = sorted({p.stem for p in folder.glob("*.yaml")} | {p.stem for p in folder.glob("*.yml")})
@@ -338,7 +332,6 @@ def _signals_raise() -> Iterator[None]:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from medallion.azure import livy
 
     if not args.endpoint and not args.workspace:
         raise ConfigError("pass --workspace (or --endpoint)", key="workspace")
@@ -351,10 +344,6 @@ def submit_command(args: argparse.Namespace) -> int:
     ado = _ado_enabled(args)
     _quiet_sdk_logging()
     try:
-        from medallion import __version__
-        from medallion.azure import livy
-        from medallion.azure.devops import ado_logissue, ado_set_output
-
         if args.timeout_minutes <= 0 or args.poll_seconds <= 0:
             raise ConfigError("--timeout-minutes and --poll-seconds must be positive", key="timeout")
         tags = {"medallion.version": __version__}
@@ -414,8 +403,6 @@ def cancel_command(args: argparse.Namespace) -> int:
         log.info("no batch id: nothing to cancel")
         return 0
     try:
-        from medallion.azure import livy
-
         if not batch_id.isdigit():
             raise ConfigError(f"{batch_id!r} is not a batch id", key="batch-id")
         client = _client(args)
@@ -434,8 +421,6 @@ def cancel_command(args: argparse.Namespace) -> int:
 
 
 def _report(result: Any, args: argparse.Namespace, ado: bool) -> None:
-    from medallion.azure.devops import ado_group, ado_logissue, neutralize_log_line
-    from medallion.azure.livy import Outcome, monitoring_url
 
     what = f"Synapse batch {result.batch_id} ({result.name})"
     if result.outcome is Outcome.SUCCEEDED:
