@@ -212,7 +212,6 @@ def _only_wheel(dist: Path) -> Path:
 
 
 def _credential(args: argparse.Namespace, token_env: str) -> Any:
-
     return build_credential(args.credential, token_env=token_env)
 
 
@@ -332,7 +331,6 @@ def _signals_raise() -> Iterator[None]:
 
 
 def _client(args: argparse.Namespace) -> Any:
-
     if not args.endpoint and not args.workspace:
         raise ConfigError("pass --workspace (or --endpoint)", key="workspace")
     endpoint = args.endpoint or livy.workspace_endpoint(args.workspace)
@@ -421,7 +419,6 @@ def cancel_command(args: argparse.Namespace) -> int:
 
 
 def _report(result: Any, args: argparse.Namespace, ado: bool) -> None:
-
     what = f"Synapse batch {result.batch_id} ({result.name})"
     if result.outcome is Outcome.SUCCEEDED:
         message = f"{what} succeeded in {result.elapsed_seconds:.0f} s"
