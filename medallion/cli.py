@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="post-run data-quality checks over the pipeline's tables and run log")
     _common(check)
     check.add_argument("--output", choices=["text", "json"], default="text")
+    check.add_argument("--layers", type=_layer_list, default=None, metavar="LAYER[,LAYER]",
+                       help="check only these layers (the ones a BronzeOnly/SilverOnly/GoldOnly run ran); default all")
     check.set_defaults(handler=_cmd_check)
 
     maintain = sub.add_parser("maintain", help="compact (OPTIMIZE) and VACUUM every table of the pipeline")
@@ -77,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_parsers(sub)
     return parser
+
+
+def _layer_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = sorted(set(names) - {"bronze", "silver", "gold"})
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"expected bronze, silver and/or gold, got {text!r}")
+    return names
 
 
 def _resolve_pipeline(arg: str, conf_dir: str) -> Path:
@@ -134,7 +144,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from medallion.table_checks import format_results, run_checks
 
     spark, env, pipeline, _ = _configured_session(args)
-    results = run_checks(spark, env, pipeline)
+    results = run_checks(spark, env, pipeline, args.layers)
     if args.output == "json":
         print(json.dumps([asdict(r) for r in results]))
     else:

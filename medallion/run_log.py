@@ -124,8 +124,13 @@ def write_run_log(spark: SparkSession, path: str, records: list[RunRecord]) -> N
     """Append records to the run log table (created on first use)."""
     if not records:
         return
+    from medallion.delta_table import retrying  # Delta is imported once a session exists
+
     df = spark.createDataFrame([r.row() for r in records], RUN_LOG_SCHEMA)
-    df.write.format("delta").mode("append").save(path)
+    # the table is shared by every dataset: parallel first runs race to create it (ProtocolChangedException)
+    for attempt in retrying():
+        with attempt:
+            df.write.format("delta").mode("append").save(path)
     log.info("run log: %d record(s) appended to %s", len(records), path)
 
 

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
@@ -50,24 +51,29 @@ class CheckResult:
     detail: str
 
 
-def run_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> list[CheckResult]:
+def run_checks(
+    spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, layers: Collection[str] | None = None
+) -> list[CheckResult]:
     """Run every post-run check of ``pipeline`` in ``env`` (see the module docstring).
 
     Args:
         spark: the session.
         env: where the tables and the run log live.
         pipeline: the pipeline whose tables are checked.
+        layers: check only these layers' tables and run-log records (the layers a BronzeOnly /
+            SilverOnly / GoldOnly run ran); default every layer the pipeline declares.
 
     Returns:
         One result per check, in a stable order: existence, silver keys, run log, dead letters, gold.
     """
-    tables = pipeline.tables(env)
+    ran = set(layers_for(pipeline, "all")) if layers is None else set(layers) & set(layers_for(pipeline, "all"))
+    tables = {name: path for name, path in pipeline.tables(env).items() if name.split("/", 1)[0] in ran}
     exists = {name: DeltaTable.isDeltaTable(spark, path) for name, path in tables.items()}
     runs = _run_log_summary(spark, env, pipeline)
     logged_quarantined = runs["silver"].sum_quarantined if runs is not None and "silver" in runs else 0
     results: list[CheckResult] = []
 
-    dlq_name = f"silver/{pipeline.silver.dlq}" if pipeline.silver is not None else None
+    dlq_name = f"silver/{pipeline.silver.dlq}" if "silver" in ran and pipeline.silver is not None else None
     for name, path in tables.items():
         if exists[name]:
             results.append(CheckResult(f"exists:{name}", True, f"Delta table at {path}"))
@@ -77,19 +83,22 @@ def run_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) ->
             results.append(CheckResult(f"exists:{name}", False, f"no Delta table at {path}"))
 
     bronze_name = f"bronze/{pipeline.bronze.table}"
-    bronze_rows = _count(spark, tables[bronze_name]) if exists[bronze_name] else None
+    bronze_rows = _count(spark, tables[bronze_name]) if exists.get(bronze_name) else None
 
     silver_rows: int | None = None
     if pipeline.silver is not None:
         silver_name = f"silver/{pipeline.silver.table}"
-        if exists[silver_name]:
+        if exists.get(silver_name):
             check, silver_rows = _silver_keys(spark, tables[silver_name], silver_name, pipeline.silver.keys)
             results.append(check)
+        elif "gold" in ran and "silver" not in ran:  # GoldOnly: silver is its input, read as it is
+            silver_path = pipeline.tables(env)[silver_name]
+            silver_rows = _count(spark, silver_path) if DeltaTable.isDeltaTable(spark, silver_path) else None
 
     if runs is None:
         results.append(CheckResult("run_log", False, f"no run log at {env.audit_path}"))
     else:
-        results.extend(_latest_runs(pipeline, runs))
+        results.extend(_latest_runs(pipeline, runs, ran))
         if bronze_rows is not None:
             logged = runs["bronze"].sum_out if "bronze" in runs else 0
             results.append(
@@ -119,7 +128,7 @@ def run_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) ->
             )
         )
 
-    for gold in pipeline.gold:
+    for gold in pipeline.gold if "gold" in ran else []:
         gold_name = f"gold/{gold.table}"
         if not exists[gold_name] or silver_rows is None:
             continue
@@ -186,9 +195,9 @@ def _run_log_summary(spark: SparkSession, env: EnvConfig, pipeline: PipelineConf
     return layer_summaries(spark, env.audit_path, pipeline=pipeline.dataset, tables=tables)
 
 
-def _latest_runs(pipeline: PipelineConfig, runs: dict[str, LayerSummary]) -> list[CheckResult]:
+def _latest_runs(pipeline: PipelineConfig, runs: dict[str, LayerSummary], ran: set[str]) -> list[CheckResult]:
     out = []
-    for layer in layers_for(pipeline, "all"):
+    for layer in (name for name in layers_for(pipeline, "all") if name in ran):
         name = f"last_run:{layer}"
         if layer not in runs:
             out.append(CheckResult(name, False, f"the run log has no {layer} record for pipeline {pipeline.dataset}"))

@@ -5,9 +5,11 @@
 
 .DESCRIPTION
     Thin wrapper around `medallion publish`, which uploads into a staging folder and renames it into
-    place (a job never sees half an upload) and sets the output variables `artifactRoot` and `wheelName`.
-    Inside AzurePowerShell@5 the storage token comes from the signed-in Az context through the
-    MEDALLION_STORAGE_TOKEN environment variable of that one process; it is never printed.
+    place (a job never sees half an upload) and sets the output variables `artifactRoot` and `wheelName`
+    that every later stage reads. deps.zip (from `medallion deps`) is taken from -DistDirectory.
+    With SYSTEM_ACCESSTOKEN mapped in the step, the CLI signs in with AzurePipelinesCredential;
+    otherwise the storage token comes from the signed-in Az context through the MEDALLION_STORAGE_TOKEN
+    environment variable of that one process; it is never printed.
 
 .EXAMPLE
     ./scripts/Publish-MedallionArtifacts.ps1 -Target abfss://artifacts@stmedalliondev.dfs.core.windows.net/medallion `
@@ -41,7 +43,7 @@ $publishParameters = @{
 if ($WheelPath) { $publishParameters['WheelPath'] = $WheelPath }
 $arguments = Get-MedallionPublishArgumentList @publishParameters
 
-$token = Get-MedallionAccessToken -ResourceUrl 'https://storage.azure.com'
+$token = Get-MedallionHandOverToken -ResourceUrl 'https://storage.azure.com'
 Write-Host "Publishing medallion $Version to $Target"
 $exitCode = Invoke-MedallionCli -Command $MedallionCommand -ArgumentList $arguments `
     -TokenVariable 'MEDALLION_STORAGE_TOKEN' -Token $token

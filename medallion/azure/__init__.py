@@ -1,7 +1,16 @@
-"""Azure delivery: publish artifacts to ADLS Gen2 and run layer jobs as Synapse Spark batch jobs.
+"""Azure delivery: publish artifacts to ADLS Gen2 and run jobs as Synapse Spark batch jobs.
+
+One module per concern:
+
+* :mod:`medallion.azure.livy` - the Livy batch API: payload, polling, cancel, driver logs;
+* :mod:`medallion.azure.credentials` - which credential, token expiry, why a token was refused;
+* :mod:`medallion.azure.devops` - Azure DevOps logging commands (``##vso[...]``);
+* :mod:`medallion.azure.storage` - publish / download on ADLS Gen2;
+* :mod:`medallion.azure.bundle` - the dependency archive for the pool's platform;
+* :mod:`medallion.azure.commands` - the CLI subcommands.
 
 Nothing here is imported by ``medallion run``: the Azure SDKs are optional (``pip install
-medallion[azure]``) and are imported lazily by :mod:`medallion.azure.commands`.
+medallion[azure]``) and are imported inside the functions that need them.
 """
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
-"""The ``medallion publish`` and ``medallion submit`` subcommands.
+"""The Azure subcommands: ``deps``, ``publish``, ``submit``, ``cancel``, ``download`` and ``datasets``.
 
 ``medallion.cli`` registers them with :func:`add_parsers` and dispatches ``args.handler(args)``. The
 Azure SDKs are imported inside the handlers only, so ``medallion run`` never loads them.
 
-Both commands print Azure DevOps logging commands (``##vso[...]``) when running on an agent
+The commands print Azure DevOps logging commands (``##vso[...]``) when running on an agent
 (``TF_BUILD=True``) or with ``--ado``; human-readable progress goes to stderr through logging.
 
-Credentials: ``DefaultAzureCredential`` (workload identity, managed identity, Azure CLI, Azure
-PowerShell, ...), unless a token was handed over in ``MEDALLION_SYNAPSE_TOKEN`` (submit) or
-``MEDALLION_STORAGE_TOKEN`` (publish): what the PowerShell scripts do inside ``AzurePowerShell@5``,
-whose sign-in a child process cannot reuse. Tokens are never printed or logged.
+Credentials (``--credential``, see :mod:`medallion.azure.credentials`): by default
+``AzurePipelinesCredential`` inside a pipeline step that maps ``SYSTEM_ACCESSTOKEN``, else a token handed
+over in ``MEDALLION_SYNAPSE_TOKEN`` / ``MEDALLION_STORAGE_TOKEN`` (cannot be renewed), else
+``DefaultAzureCredential``. Tokens are never printed or logged.
 """
 from __future__ import annotations
 
@@ -17,53 +17,104 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from medallion import __version__
+from medallion.azure import livy
+from medallion.azure.bundle import build_dependency_archive
+from medallion.azure.credentials import CREDENTIAL_KINDS, build_credential
+from medallion.azure.devops import ado_group, ado_logissue, ado_set_output, neutralize_log_line
+from medallion.azure.livy import Outcome, monitoring_url
+from medallion.azure.storage import collect_artifacts, download_file, publish_artifacts
 from medallion.errors import ConfigError, MedallionError
 
-__all__ = ["add_parsers", "publish_command", "submit_command", "TOKEN_ENV", "STORAGE_TOKEN_ENV"]
+__all__ = [
+    "add_parsers",
+    "deps_command",
+    "publish_command",
+    "submit_command",
+    "cancel_command",
+    "download_command",
+    "datasets_command",
+    "TOKEN_ENV",
+    "STORAGE_TOKEN_ENV",
+    "Interrupted",
+]
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "MEDALLION_SYNAPSE_TOKEN"
 STORAGE_TOKEN_ENV = "MEDALLION_STORAGE_TOKEN"
 _MISSING_SDK = "the Azure SDKs are not installed: pip install 'medallion[azure]'"
+_JOBS = ["preflight", "bronze", "silver", "gold", "check", "report"]
+
+
+class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an Exception
+    """SIGTERM / SIGINT / SIGHUP arrived (pipeline cancelled, job timeout); carries the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(f"received {signal.Signals(signum).name}")
 
 
 def add_parsers(subparsers: Any) -> None:
-    """Register ``publish`` and ``submit`` on the CLI's subparsers (each sets ``handler``)."""
+    """Register the Azure subcommands on the CLI's subparsers (each sets ``handler``)."""
+    deps = subparsers.add_parser(
+        "deps",
+        help="zip the wheel's dependencies for the Spark pool's platform (deps.zip)",
+        description="pip install --target with --platform manylinux2014_x86_64 --python-version 3.11 "
+        "--only-binary=:all: for the wheel's requirements, zipped without the package itself.",
+    )
+    deps.add_argument("--wheel", type=Path, help="the wheel (default: the only dist/*.whl)")
+    deps.add_argument("--dist-dir", type=Path, default=Path("dist"))
+    deps.add_argument("--out", type=Path, help="the archive to write (default: {dist-dir}/deps.zip)")
+    deps.add_argument("--platform", default="manylinux2014_x86_64")
+    deps.add_argument("--python-version", default="3.11")
+    deps.add_argument("--pip-arg", action="append", default=[], help="extra pip argument (e.g. --index-url=...)")
+    _common(deps)
+    deps.set_defaults(handler=deps_command)
+
     publish = subparsers.add_parser(
         "publish",
-        help="upload the wheel, jobs/ and conf/ to ADLS Gen2 under a versioned folder",
-        description="Upload the wheel, jobs/ and conf/ (also as conf.zip) to {target}/{version}: "
-        "into a staging folder first, then renamed into place.",
+        help="upload the wheel, deps.zip, jobs/ and conf/ to ADLS Gen2 under a versioned folder",
+        description="Upload the wheel, its dependency archive, jobs/ and conf/ (also as conf.zip) to "
+        "{target}/{version}: into a staging folder first, then renamed into place.",
     )
     publish.add_argument("--target", required=True, help="abfss://container@account.dfs.core.windows.net/path")
     publish.add_argument("--version", required=True, help="folder name, e.g. the build id")
     publish.add_argument("--wheel", type=Path, help="the wheel to upload (default: the only dist/*.whl)")
     publish.add_argument("--dist-dir", type=Path, default=Path("dist"), help="where to look for the wheel")
+    publish.add_argument("--deps", type=Path, help="the dependency archive (default: {dist-dir}/deps.zip)")
+    publish.add_argument("--no-deps", action="store_true", help="publish without a dependency archive")
     publish.add_argument("--jobs-dir", type=Path, default=Path("jobs"))
     publish.add_argument("--conf-dir", type=Path, default=Path("conf"))
     publish.add_argument("--overwrite", action="store_true", help="replace an existing version folder")
-    _common(publish)
+    _common(publish, credential=True)
     publish.set_defaults(handler=publish_command)
 
     submit = subparsers.add_parser(
         "submit",
-        help="run one layer as a Synapse Spark batch job and wait for it",
-        description="Create a Livy batch on a Synapse Spark pool for one layer, poll it to a terminal state, "
-        "show its log on failure and cancel it when the timeout passes. Exit 0 on success, 1 on failure.",
+        help="run one job as a Synapse Spark batch job and wait for it",
+        description="Create a Livy batch on a Synapse Spark pool for one job, poll it to a terminal state, "
+        "show the driver's stderr on failure and cancel it on timeout, error or signal. "
+        "Exit 0 on success, 1 on failure.",
     )
     submit.add_argument("--workspace", help="Synapse workspace name (endpoint https://{name}.dev.azuresynapse.net)")
     submit.add_argument("--pool", required=True, help="Spark pool name")
-    submit.add_argument("--layer", required=True, choices=["bronze", "silver", "gold", "check"],
-                        help="the layer to run, or check: the post-run data-quality checks")
-    submit.add_argument("--pipeline", required=True, help="pipeline name (orders) or path inside conf/")
+    submit.add_argument("--layer", required=True, choices=_JOBS,
+                        help="the layer to run; preflight, check (post-run checks) or report (HTML report)")
+    submit.add_argument("--pipeline", default="", help="pipeline name (orders) or path inside conf/")
     submit.add_argument("--env", required=True, dest="environment", help="environment file name under conf/env")
     submit.add_argument("--artifact-root", required=True, help="the folder `medallion publish` printed")
-    submit.add_argument("--wheel", help="wheel file name in the artifact root (default: this version's wheel)")
+    submit.add_argument("--wheel", required=True, help="wheel file name in the artifact root (Publish's wheelName)")
+    submit.add_argument("--no-deps", action="store_true", help="do not ship deps.zip (the pool has every package)")
+    submit.add_argument("--job-arg", action="append", default=[], metavar="ARG",
+                        help="extra argument for the job (e.g. --job-arg=--all for report)")
     submit.add_argument("--executor-size", default="Small", help="Small | Medium | Large | XLarge | XXLarge")
     submit.add_argument("--executors", type=int, default=2)
     submit.add_argument("--timeout-minutes", type=float, default=60.0)
@@ -72,11 +123,38 @@ def add_parsers(subparsers: Any) -> None:
     submit.add_argument("--name", help="batch name (default medallion-{pipeline}-{layer}-{env})")
     submit.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark setting")
     submit.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="extra batch tag")
-    _common(submit)
+    submit.add_argument("--subscription-id", default=os.environ.get("AZURESUBSCRIPTION_SUBSCRIPTION_ID"),
+                        help="for the Synapse Studio link in failure reports")
+    submit.add_argument("--resource-group", help="the workspace's resource group (for the Synapse Studio link)")
+    _common(submit, credential=True)
     submit.set_defaults(handler=submit_command)
 
+    cancel = subparsers.add_parser(
+        "cancel", help="cancel (DELETE) a Synapse batch: the pipeline's cleanup step after a cancelled run"
+    )
+    cancel.add_argument("--workspace")
+    cancel.add_argument("--endpoint")
+    cancel.add_argument("--pool", required=True)
+    cancel.add_argument("--batch-id", default="", help="the batch id (empty: nothing to cancel, exit 0)")
+    _common(cancel, credential=True)
+    cancel.set_defaults(handler=cancel_command)
 
-def _common(parser: argparse.ArgumentParser) -> None:
+    download = subparsers.add_parser("download", help="download one file from ADLS Gen2 (e.g. the run report)")
+    download.add_argument("--source", required=True, help="abfss://container@account.dfs.core.windows.net/path")
+    download.add_argument("--dest", required=True, type=Path)
+    _common(download, credential=True)
+    download.set_defaults(handler=download_command)
+
+    datasets = subparsers.add_parser(
+        "datasets", help="the pipelines to run: every conf/pipelines/*.yaml, or those named (a job matrix)"
+    )
+    datasets.add_argument("--conf-dir", type=Path, default=Path("conf"))
+    datasets.add_argument("--select", default="", help="comma- or space-separated names (empty: all)")
+    _common(datasets)
+    datasets.set_defaults(handler=datasets_command)
+
+
+def _common(parser: argparse.ArgumentParser, *, credential: bool = False) -> None:
     parser.add_argument("--output", choices=["text", "json"], default="text")
     parser.add_argument(
         "--ado",
@@ -84,6 +162,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="print Azure DevOps logging commands (default: when TF_BUILD=True)",
     )
+    if credential:
+
+        parser.add_argument("--credential", choices=CREDENTIAL_KINDS, default="auto",
+                            help="auto: AzurePipelinesCredential in a pipeline step, else a handed-over token, "
+                            "else DefaultAzureCredential")
 
 
 def _ado_enabled(args: argparse.Namespace) -> bool:
@@ -111,13 +194,8 @@ def _fail(err: BaseException, ado: bool) -> int:
     code = err.exit_code if isinstance(err, MedallionError) else 2
     log.error("%s", err)
     if ado:
-        from medallion.azure.livy import ado_logissue
-
         _emit(ado_logissue("error", str(err)))
     return code
-
-
-# --------------------------------------------------------------------------- publish
 
 
 def _quiet_sdk_logging() -> None:
@@ -125,17 +203,52 @@ def _quiet_sdk_logging() -> None:
     logging.getLogger("azure").setLevel(max(logging.WARNING, logging.getLogger("azure").getEffectiveLevel()))
 
 
+def _only_wheel(dist: Path) -> Path:
+    wheels = sorted(dist.glob("medallion-*.whl"))
+    if len(wheels) != 1:
+        raise ConfigError(f"expected exactly one medallion wheel in {dist}, found {len(wheels)}; pass --wheel",
+                          key="wheel")
+    return wheels[0]
+
+
+def _credential(args: argparse.Namespace, token_env: str) -> Any:
+    return build_credential(args.credential, token_env=token_env)
+
+
+# --------------------------------------------------------------------------- deps / publish / download
+
+
+def deps_command(args: argparse.Namespace) -> int:
+    """``medallion deps``: write the dependency archive; prints its path."""
+    ado = _ado_enabled(args)
+    try:
+        wheel = args.wheel or _only_wheel(args.dist_dir)
+        out = args.out or (args.dist_dir / "deps.zip")
+        bundled = build_dependency_archive(wheel, out, platform=args.platform, python_version=args.python_version,
+                                           extra_pip_args=args.pip_arg)
+    except MedallionError as err:
+        return _fail(err, ado)
+    if args.output == "json":
+        _emit(json.dumps({"archive": str(out), "packages": bundled}))
+    else:
+        for line in bundled:
+            _emit(line)
+        _emit(str(out))
+    return 0
+
+
 def publish_command(args: argparse.Namespace) -> int:
     """``medallion publish``: returns the exit code."""
     ado = _ado_enabled(args)
     _quiet_sdk_logging()
     try:
-        from medallion.azure.livy import ado_set_output
-        from medallion.azure.storage import collect_artifacts, publish_artifacts
-
         wheel = args.wheel or _only_wheel(args.dist_dir)
-        files = collect_artifacts(wheel, args.jobs_dir, args.conf_dir)
-        credential = _credential(STORAGE_TOKEN_ENV)
+        deps = None if args.no_deps else (args.deps or args.dist_dir / "deps.zip")
+        if deps is not None and not deps.is_file():
+            raise ConfigError(f"{deps}: no dependency archive; build it with `medallion deps --wheel {wheel}` "
+                              "(or pass --no-deps when the pool has every package)", key="deps")
+        files = collect_artifacts(wheel, args.jobs_dir, args.conf_dir, deps)
+        credential = _credential(args, STORAGE_TOKEN_ENV)
         root = publish_artifacts(args.target, args.version, files, credential=credential, overwrite=args.overwrite)
     except ImportError as err:
         return _fail(ConfigError(f"{_MISSING_SDK} ({err.name})"), ado)
@@ -151,33 +264,84 @@ def publish_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _only_wheel(dist: Path) -> Path:
-    wheels = sorted(dist.glob("medallion-*.whl"))
-    if len(wheels) != 1:
-        raise ConfigError(f"expected exactly one medallion wheel in {dist}, found {len(wheels)}; pass --wheel",
-                          key="wheel")
-    return wheels[0]
-
-
-def _default_credential() -> Any:
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
-
-
-# --------------------------------------------------------------------------- submit
-
-
-def submit_command(args: argparse.Namespace) -> int:
-    """``medallion submit``: returns 0 when the batch succeeded, 1 when it failed or timed out."""
+def download_command(args: argparse.Namespace) -> int:
+    """``medallion download``: one file from ADLS Gen2 to the agent."""
     ado = _ado_enabled(args)
     _quiet_sdk_logging()
     try:
-        from medallion import __version__
-        from medallion.azure import livy
+        path = download_file(args.source, args.dest, credential=_credential(args, STORAGE_TOKEN_ENV))
+    except ImportError as err:
+        return _fail(ConfigError(f"{_MISSING_SDK} ({err.name})"), ado)
+    except MedallionError as err:
+        return _fail(err, ado)
+    _emit(str(path))
+    return 0
 
-        if not args.endpoint and not args.workspace:
-            raise ConfigError("pass --workspace (or --endpoint)", key="workspace")
+
+def datasets_command(args: argparse.Namespace) -> int:
+    """``medallion datasets``: the pipeline names to run, as a job matrix (output variable ``matrix``)."""
+    ado = _ado_enabled(args)
+    folder = args.conf_dir / "pipelines"
+    available = sorted({p.stem for p in folder.glob("*.yaml")} | {p.stem for p in folder.glob("*.yml")})
+    wanted = [n for n in args.select.replace(",", " ").split() if n]
+    try:
+        if not available:
+            raise ConfigError(f"{folder}: no pipeline files", key="datasets")
+        unknown = sorted(set(wanted) - set(available))
+        if unknown:
+            raise ConfigError(f"unknown dataset(s) {unknown}; {folder} holds {available}", key="datasets")
+    except ConfigError as err:
+        return _fail(err, ado)
+    chosen = wanted or available
+    matrix = {name.replace("-", "_"): {"dataset": name} for name in chosen}
+    if ado:
+        _emit(ado_set_output("matrix", json.dumps(matrix, separators=(",", ":"))))
+        _emit(ado_set_output("names", " ".join(chosen)))
+    if args.output == "json":
+        _emit(json.dumps(chosen))
+    else:
+        for name in chosen:
+            _emit(name)
+    return 0
+
+
+# --------------------------------------------------------------------------- submit / cancel
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Turn SIGTERM / SIGHUP (and SIGINT) into :class:`Interrupted` while polling, so the batch is cancelled."""
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    names = ("SIGTERM", "SIGINT", "SIGHUP")
+    previous: dict[int, Any] = {}
+    try:
+        for name in names:
+            number = getattr(signal, name, None)
+            if number is not None:
+                try:
+                    previous[number] = signal.signal(number, handler)
+                except ValueError:  # not the main thread: signals stay as they are
+                    break
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    if not args.endpoint and not args.workspace:
+        raise ConfigError("pass --workspace (or --endpoint)", key="workspace")
+    endpoint = args.endpoint or livy.workspace_endpoint(args.workspace)
+    return livy.LivyClient(endpoint, args.pool, _credential(args, TOKEN_ENV))
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    """``medallion submit``: 0 when the batch succeeded, 1 when it failed or timed out, 143/130 on a signal."""
+    ado = _ado_enabled(args)
+    _quiet_sdk_logging()
+    try:
         if args.timeout_minutes <= 0 or args.poll_seconds <= 0:
             raise ConfigError("--timeout-minutes and --poll-seconds must be positive", key="timeout")
         tags = {"medallion.version": __version__}
@@ -189,28 +353,36 @@ def submit_command(args: argparse.Namespace) -> int:
             layer=args.layer,
             pipeline=args.pipeline,
             environment=args.environment,
-            wheel=args.wheel or f"medallion-{__version__}-py3-none-any.whl",
+            wheel=args.wheel,
+            dependencies=None if args.no_deps else livy.DEPS_ARCHIVE,
             executor_size=args.executor_size,
             executors=args.executors,
             conf=_pairs(args.conf, "conf"),
             tags=tags,
             name=args.name,
+            extra_args=tuple(args.job_arg),
         )
         payload = livy.build_payload(spec)
-        endpoint = args.endpoint or livy.workspace_endpoint(args.workspace)
-        client = livy.LivyClient(livy.batches_url(endpoint, args.pool), _credential(TOKEN_ENV))
+        client = _client(args)
 
         def created(batch: Any) -> None:
             if ado:
-                _emit(livy.ado_set_output("batchId", str(batch["id"])))
+                _emit(ado_set_output("batchId", str(batch["id"])))
 
-        result = livy.run_batch(
-            client,
-            payload,
-            timeout_seconds=args.timeout_minutes * 60.0,
-            poll_seconds=args.poll_seconds,
-            on_created=created,
-        )
+        with _signals_raise():
+            result = livy.run_batch(
+                client,
+                payload,
+                timeout_seconds=args.timeout_minutes * 60.0,
+                poll_seconds=args.poll_seconds,
+                on_created=created,
+            )
+    except Interrupted as err:
+        message = f"{err}: the submit step was stopped; the Synapse batch was cancelled"
+        log.error("%s", message)
+        if ado:
+            _emit(ado_logissue("error", message))
+        return 128 + err.signum
     except ImportError as err:
         return _fail(ConfigError(f"{_MISSING_SDK} ({err.name})"), ado)
     except MedallionError as err:
@@ -220,26 +392,50 @@ def submit_command(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _credential(token_env: str) -> Any:
-    from medallion.azure.livy import StaticTokenCredential
-
-    token = os.environ.get(token_env)
-    if token:
-        return StaticTokenCredential(token)
-    return _default_credential()
+def cancel_command(args: argparse.Namespace) -> int:
+    """``medallion cancel``: DELETE the batch; exit 0 when it is gone (or there was none)."""
+    ado = _ado_enabled(args)
+    _quiet_sdk_logging()
+    batch_id = str(args.batch_id or "").strip()
+    if not batch_id or batch_id.startswith("$("):  # the output variable was never set: no batch was created
+        log.info("no batch id: nothing to cancel")
+        return 0
+    try:
+        if not batch_id.isdigit():
+            raise ConfigError(f"{batch_id!r} is not a batch id", key="batch-id")
+        client = _client(args)
+        batch = client.get(int(batch_id))
+        if livy.classify(batch) is not livy.Outcome.RUNNING:
+            _emit(f"Synapse batch {batch_id} already ended ({batch.get('state')}); nothing to cancel")
+            return 0
+        if not livy.cancel_batch(client, int(batch_id)):
+            raise livy.LivyError(f"Synapse batch {batch_id} could not be cancelled")
+    except ImportError as err:
+        return _fail(ConfigError(f"{_MISSING_SDK} ({err.name})"), ado)
+    except MedallionError as err:
+        return _fail(err, ado)
+    _emit(f"Synapse batch {batch_id} cancelled")
+    return 0
 
 
 def _report(result: Any, args: argparse.Namespace, ado: bool) -> None:
-    from medallion.azure.livy import Outcome, ado_group, ado_logissue, neutralize_log_line
-
     what = f"Synapse batch {result.batch_id} ({result.name})"
     if result.outcome is Outcome.SUCCEEDED:
         message = f"{what} succeeded in {result.elapsed_seconds:.0f} s"
     elif result.outcome is Outcome.TIMED_OUT:
         message = (f"{what} did not finish within {args.timeout_minutes:g} minutes (state {result.state}); "
-                   "it was cancelled")
+                   + ("it was cancelled" if result.cancelled else "it could NOT be cancelled: delete it by hand"))
     else:
         message = f"{what} ended in state {result.state} (result {result.result or 'unknown'})"
+    if result.outcome is not Outcome.SUCCEEDED:
+        tail = result.failure
+        if tail:
+            message += f": {tail.strip()}"
+        message += f" [appId {result.app_id or 'none'}"
+        link = monitoring_url(workspace=args.workspace or "", pool=args.pool, batch_name=result.name,
+                              batch_id=result.batch_id, subscription_id=args.subscription_id,
+                              resource_group=args.resource_group)
+        message += f"; {link}]" if link else "; Synapse Studio > Monitor > Apache Spark applications]"
     if result.outcome is Outcome.SUCCEEDED:
         log.info("%s", message)
     else:
@@ -250,14 +446,20 @@ def _report(result: Any, args: argparse.Namespace, ado: bool) -> None:
         _emit(json.dumps(result.as_dict()))
         return
     if result.outcome is not Outcome.SUCCEEDED:
-        title = f"Log of {what}, last {len(result.log_lines)} lines"
+        sections = [(f"Launcher log of {what}, last {len(result.log_lines)} lines", result.log_lines),
+                    (f"Driver stderr of {what} (appId {result.app_id}), last {len(result.driver_stderr)} lines",
+                     result.driver_stderr),
+                    (f"Driver stdout of {what} (appId {result.app_id}), last {len(result.driver_stdout)} lines",
+                     result.driver_stdout)]
+        for title, lines in sections:
+            if ado:
+                for line in ado_group(title, lines):
+                    _emit(line)
+            else:
+                _emit(f"--- {title} ---")
+                for line in lines:
+                    _emit(neutralize_log_line(line.rstrip("\r\n")))
+                _emit("--- end ---")
         if ado:
-            for line in ado_group(title, result.log_lines):
-                _emit(line)
             _emit(ado_logissue("error", message))
-        else:
-            _emit(f"--- {title} ---")
-            for line in result.log_lines:
-                _emit(neutralize_log_line(line.rstrip("\r\n")))
-            _emit("--- end of log ---")
     _emit(message)

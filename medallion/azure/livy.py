@@ -1,8 +1,9 @@
 """Synapse Spark batch jobs through the workspace's Livy API, and the decisions around them.
 
-Everything the PowerShell script ``Submit-SynapseSparkJob.ps1`` needs to decide lives here, so CI can
-test it: the request payload, which Livy states mean success or failure, polling with a timeout that
-cancels the batch, fetching the job's log lines, and the Azure DevOps logging commands that report it.
+Everything the submit step needs to decide lives here, so CI can test it: the request payload (the job,
+the wheel, the configuration and the dependency archive), which Livy states mean success or failure,
+polling that survives transient errors and token renewals, cancelling the batch on *every* way out
+(timeout, auth failure, error, signal), and the driver's stderr from the Spark history server.
 
 The REST surface is the ``SparkBatch`` subset of Microsoft's published spec
 (``specification/synapse/data-plane/Microsoft.Synapse/preview/2019-11-01-preview/sparkJob.json``)::
@@ -12,55 +13,63 @@ The REST surface is the ``SparkBatch`` subset of Microsoft's published spec
     GET    .../batches?from=0&size=20
     DELETE .../batches/{id}
 
-Requests carry a bearer token for ``https://dev.azuresynapse.net``. The token is held in memory only:
-it is never logged, printed or put in an exception message.
+plus the Spark history endpoint Synapse Studio uses for driver logs::
+
+    GET {endpoint}/sparkhistory/api/v1/sparkpools/{pool}/livyid/{id}/applications/{appId}/driverlog/stderr/?isDownload=true
+
+Requests carry a bearer token for ``https://dev.azuresynapse.net``, asked from the credential before
+every request (see :mod:`medallion.azure.credentials`); it is never logged or printed.
 
 Example:
     >>> spec = BatchSpec(artifact_root="abfss://artifacts@acct.dfs.core.windows.net/medallion/42",
-    ...                  layer="bronze", pipeline="orders", environment="dev")
+    ...                  layer="bronze", pipeline="orders", environment="dev",
+    ...                  wheel="medallion-0.1.0-py3-none-any.whl")
     >>> build_payload(spec)["file"]
     'abfss://artifacts@acct.dfs.core.windows.net/medallion/42/jobs/bronze_job.py'
 """
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
+from urllib.parse import quote
 
+from medallion.azure.credentials import SYNAPSE_SCOPE, AccessTokenLike, TokenCredential, describe_token
 from medallion.errors import ConfigError, RunError
 
 __all__ = [
     "LIVY_API_VERSION",
-    "SYNAPSE_SCOPE",
     "EXECUTOR_SIZES",
     "LAYER_JOBS",
+    "CONF_ARCHIVE",
+    "DEPS_ARCHIVE",
+    "DEPS_ALIAS",
     "BatchSpec",
     "Outcome",
     "LivyError",
+    "LivyAuthError",
+    "BatchAborted",
     "LivyClient",
-    "StaticTokenCredential",
     "SubmitResult",
     "batches_url",
     "workspace_endpoint",
+    "monitoring_url",
     "build_payload",
     "classify",
     "run_batch",
+    "cancel_batch",
     "fetch_log",
-    "ado_escape_data",
-    "ado_escape_property",
-    "ado_group",
-    "ado_logissue",
-    "ado_set_output",
-    "neutralize_log_line",
+    "failure_line",
+    "stderr_excerpt",
 ]
 
 log = logging.getLogger(__name__)
 
 LIVY_API_VERSION = "2019-11-01-preview"
-SYNAPSE_SCOPE = "https://dev.azuresynapse.net/.default"
 
 # Synapse node sizes as Livy sizes (cores, memory), the values Synapse Studio uses for job definitions.
 EXECUTOR_SIZES: dict[str, tuple[int, str]] = {
@@ -72,19 +81,28 @@ EXECUTOR_SIZES: dict[str, tuple[int, str]] = {
 }
 
 LAYER_JOBS: dict[str, str] = {
+    "preflight": "jobs/preflight_job.py",  # not a layer: dependencies and storage access, in seconds
     "bronze": "jobs/bronze_job.py",
     "silver": "jobs/silver_job.py",
     "gold": "jobs/gold_job.py",
     "check": "jobs/check_job.py",  # not a layer: the post-run data-quality checks (medallion check)
+    "report": "jobs/report_job.py",  # not a layer: the HTML report of every pipeline (no --pipeline)
 }
+_NO_PIPELINE = frozenset({"report"})
 
 CONF_ARCHIVE = "conf.zip"
 CONF_ALIAS = "conf"
+# The Python dependencies for the pool's platform (``medallion deps``), extracted next to the driver and
+# every executor as ./deps and put on their PYTHONPATH: no package needs to be installed on the pool.
+DEPS_ARCHIVE = "deps.zip"
+DEPS_ALIAS = "deps"
 
 _SUCCESS_STATES = frozenset({"success"})
 _FAILURE_STATES = frozenset({"dead", "killed", "error"})
 _FAILED_RESULTS = frozenset({"failed", "cancelled"})
+_TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _LOG_TAIL = 200
+_STDERR_TAIL = 80
 
 
 class Outcome(Enum):
@@ -103,6 +121,32 @@ class LivyError(RunError):
         self.status = status
         super().__init__(message)
 
+    @property
+    def transient(self) -> bool:
+        """A connection error, a timeout, 429 or a 5xx: worth another try later."""
+        return self.status is None or self.status in _TRANSIENT_STATUS
+
+
+class LivyAuthError(LivyError):
+    """401 (the token: expired, or for another audience) or 403 (the identity lacks a role)."""
+
+    def __init__(self, message: str, *, status: int, expired: bool = False) -> None:
+        self.expired = expired
+        super().__init__(message, status=status)
+
+    @property
+    def transient(self) -> bool:
+        return False
+
+
+class BatchAborted(RunError):
+    """Polling stopped before the batch ended (auth failure, error, signal); says whether it was cancelled."""
+
+    def __init__(self, message: str, *, batch_id: int, cancelled: bool) -> None:
+        self.batch_id = batch_id
+        self.cancelled = cancelled
+        super().__init__(message)
+
 
 # --------------------------------------------------------------------------- payload
 
@@ -114,39 +158,59 @@ def workspace_endpoint(workspace: str) -> str:
 
 def batches_url(endpoint: str, pool: str) -> str:
     """The ``/batches`` collection of a Spark pool under ``endpoint``."""
+    _check_pool(pool)
+    return f"{endpoint.rstrip('/')}/livyApi/versions/{LIVY_API_VERSION}/sparkPools/{pool}/batches"
+
+
+def _check_pool(pool: str) -> None:
     if not pool or "/" in pool:
         raise ConfigError(f"invalid Spark pool name {pool!r}", key="pool")
-    return f"{endpoint.rstrip('/')}/livyApi/versions/{LIVY_API_VERSION}/sparkPools/{pool}/batches"
+
+
+def monitoring_url(*, workspace: str, pool: str, batch_name: str, batch_id: int,
+                   subscription_id: str | None = None, resource_group: str | None = None) -> str | None:
+    """The Synapse Studio page of a batch (Monitor -> Apache Spark applications), when the ids are known."""
+    if not (subscription_id and resource_group and workspace):
+        return None
+    resource = (f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+                f"/providers/Microsoft.Synapse/workspaces/{workspace}")
+    return (f"https://web.azuresynapse.net/en/monitoring/sparkapplication/{quote(batch_name, safe='')}"
+            f"?workspace={quote(resource, safe='/')}&livyId={batch_id}&sparkPoolName={quote(pool, safe='')}")
 
 
 @dataclass(frozen=True)
 class BatchSpec:
-    """What to run: one layer of one pipeline from a published artifact folder.
+    """What to run: one job of one pipeline from a published artifact folder.
 
     Attributes:
         artifact_root: the versioned folder ``medallion publish`` created (``abfss://...``).
-        layer: ``bronze``, ``silver``, ``gold``, or ``check`` (the post-run checks).
+        layer: a key of ``LAYER_JOBS``: ``preflight``, ``bronze``, ``silver``, ``gold``, ``check``, ``report``.
         pipeline: a pipeline name (``orders`` -> ``conf/pipelines/orders.yaml``) or a path inside conf/
-            (``pipelines/orders.yaml`` or ``conf/pipelines/orders.yaml``).
+            (``pipelines/orders.yaml`` or ``conf/pipelines/orders.yaml``); empty for ``report``.
         environment: the environment file name under ``conf/env``.
-        wheel: the wheel's file name in ``artifact_root``.
+        wheel: the wheel's file name in ``artifact_root``, as Publish reported it (no default: one
+            source of truth for the version).
+        dependencies: the dependency archive's name in ``artifact_root``, or None to ship none.
         executor_size: a Synapse node size (see ``EXECUTOR_SIZES``); also used for the driver.
         executors: number of executors.
         conf: extra Spark settings.
         tags: extra batch tags.
         name: batch name; default ``medallion-{pipeline}-{layer}-{environment}``.
+        extra_args: appended to the job's arguments (e.g. ``--all --out PATH`` for ``report``).
     """
 
     artifact_root: str
     layer: str
     pipeline: str
     environment: str
-    wheel: str = "medallion-0.1.0-py3-none-any.whl"
+    wheel: str
+    dependencies: str | None = DEPS_ARCHIVE
     executor_size: str = "Small"
     executors: int = 2
     conf: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     name: str | None = None
+    extra_args: Sequence[str] = ()
 
     @property
     def pipeline_file(self) -> str:
@@ -162,17 +226,23 @@ class BatchSpec:
 
     @property
     def pipeline_name(self) -> str:
+        if not self.pipeline.strip():
+            return "all"
         return self.pipeline.rsplit("/", 1)[-1].removesuffix(".yaml").removesuffix(".yml")
 
 
 def build_payload(spec: BatchSpec) -> dict[str, Any]:
-    """The ``SparkBatchJobOptions`` body for one layer run.
+    """The ``SparkBatchJobOptions`` body for one job run.
 
     ``conf/`` travels as ``conf.zip`` in ``archives`` with the alias ``conf``: YARN extracts it into the
-    driver's working directory, so ``--conf-dir conf`` finds ``./conf`` (config loading reads local files).
+    driver's working directory, so ``--conf-dir conf`` finds ``./conf``. The dependencies travel the same
+    way as ``deps.zip#deps``, and ``spark.yarn.appMasterEnv.PYTHONPATH`` / ``spark.executorEnv.PYTHONPATH``
+    put ``./deps`` on the driver's and the executors' Python path (Spark's own ``pyFiles`` entries are
+    added to it by Spark).
 
     Raises:
-        ConfigError: unknown layer or executor size, or a non-positive executor count.
+        ConfigError: unknown job or executor size, a non-positive executor count, no wheel, or a
+            pipeline missing (or given to ``report``).
     """
     if spec.layer not in LAYER_JOBS:
         raise ConfigError(f"unknown layer {spec.layer!r}; expected one of {sorted(LAYER_JOBS)}", key="layer")
@@ -185,6 +255,11 @@ def build_payload(spec: BatchSpec) -> dict[str, Any]:
         raise ConfigError("executors must be at least 1", key="executors")
     if not spec.artifact_root.strip():
         raise ConfigError("artifact root is empty", key="artifact_root")
+    if not spec.wheel.strip() or "/" in spec.wheel or not spec.wheel.endswith(".whl"):
+        raise ConfigError(f"{spec.wheel!r} is not a wheel file name (Publish's output wheelName)", key="wheel")
+    takes_pipeline = spec.layer not in _NO_PIPELINE
+    if takes_pipeline != bool(spec.pipeline.strip()):
+        raise ConfigError(f"{spec.layer} {'needs' if takes_pipeline else 'takes no'} --pipeline", key="pipeline")
     root = spec.artifact_root.rstrip("/")
     cores, memory = EXECUTOR_SIZES[spec.executor_size]
     name = spec.name or f"medallion-{spec.pipeline_name}-{spec.layer}-{spec.environment}"
@@ -194,13 +269,22 @@ def build_payload(spec: BatchSpec) -> dict[str, Any]:
         "medallion.environment": spec.environment,
         **{str(k): str(v) for k, v in spec.tags.items()},
     }
+    archives = [f"{root}/{CONF_ARCHIVE}#{CONF_ALIAS}"]
+    conf: dict[str, str] = {}
+    if spec.dependencies:
+        archives.append(f"{root}/{spec.dependencies}#{DEPS_ALIAS}")
+        conf["spark.yarn.appMasterEnv.PYTHONPATH"] = DEPS_ALIAS
+        conf["spark.executorEnv.PYTHONPATH"] = DEPS_ALIAS
+    conf.update({str(k): str(v) for k, v in spec.conf.items()})
+    args = ["--pipeline", spec.pipeline_file] if takes_pipeline else []
+    args += ["--env", spec.environment, "--conf-dir", CONF_ALIAS, *map(str, spec.extra_args)]
     return {
         "name": name,
         "file": f"{root}/{LAYER_JOBS[spec.layer]}",
         "pyFiles": [f"{root}/{spec.wheel}"],
-        "archives": [f"{root}/{CONF_ARCHIVE}#{CONF_ALIAS}"],
-        "args": ["--pipeline", spec.pipeline_file, "--env", spec.environment, "--conf-dir", CONF_ALIAS],
-        "conf": {str(k): str(v) for k, v in spec.conf.items()},
+        "archives": archives,
+        "args": args,
+        "conf": conf,
         "driverMemory": memory,
         "driverCores": cores,
         "executorMemory": memory,
@@ -232,151 +316,169 @@ def classify(batch: Mapping[str, Any]) -> Outcome:
 # --------------------------------------------------------------------------- client
 
 
-class _AccessToken(Protocol):
-    token: str
-    expires_on: int
-
-
-class TokenCredential(Protocol):
-    """The azure-core credential protocol (``DefaultAzureCredential`` satisfies it)."""
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> _AccessToken: ...
-
-
-@dataclass(frozen=True)
-class _Token:
-    token: str = field(repr=False)
-    expires_on: int = 0
-
-
-class StaticTokenCredential:
-    """A credential around a token obtained elsewhere (``Get-AzAccessToken`` in the PowerShell step).
-
-    The token is kept out of ``repr`` and logs.
-    """
-
-    def __init__(self, token: str, *, expires_on: int | None = None) -> None:
-        self._token = _Token(token, expires_on if expires_on is not None else int(time.time()) + 3600)
-
-    def __repr__(self) -> str:
-        return "StaticTokenCredential(<redacted>)"
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> _AccessToken:
-        return self._token
-
-
 class LivyClient:
-    """A small client for the ``SparkBatch`` operations of one Spark pool.
+    """A small client for the ``SparkBatch`` operations of one Spark pool (and its driver logs).
 
     Args:
-        url: the pool's ``/batches`` URL (see :func:`batches_url`).
-        credential: an azure-core ``TokenCredential``; asked for ``SYNAPSE_SCOPE`` tokens.
+        endpoint: the workspace endpoint (``https://{workspace}.dev.azuresynapse.net``).
+        pool: the Spark pool name.
+        credential: an azure-core ``TokenCredential``; asked for a ``SYNAPSE_SCOPE`` token before every
+            request (azure-identity credentials cache and renew them).
         session: a ``requests.Session`` (one is created when omitted).
         request_timeout: seconds per HTTP request.
         retries: extra attempts for idempotent requests (GET, DELETE) on 429/5xx or connection errors.
+        retry_wait: first pause between attempts in seconds (doubled each time, at most 30 s); default
+            ``RETRY_WAIT``.
     """
+
+    RETRY_WAIT = 2.0
 
     def __init__(
         self,
-        url: str,
+        endpoint: str,
+        pool: str,
         credential: TokenCredential,
         *,
         session: Any | None = None,
         request_timeout: float = 60.0,
         retries: int = 3,
+        retry_wait: float | None = None,
     ) -> None:
         import requests
 
-        self.url = url.rstrip("/")
+        _check_pool(pool)
+        self.endpoint = endpoint.rstrip("/")
+        self.pool = pool
+        self.url = batches_url(self.endpoint, pool)
         self._credential = credential
         self._session = session or requests.Session()
         self._timeout = request_timeout
         self._retries = retries
-        self._token: _AccessToken | None = None
+        self._retry_wait = self.RETRY_WAIT if retry_wait is None else retry_wait
 
     def __repr__(self) -> str:
         return f"LivyClient({self.url!r})"
 
-    def _bearer(self) -> str:
-        if self._token is None or self._token.expires_on - 300 < time.time():
-            self._token = self._credential.get_token(SYNAPSE_SCOPE)
-        return f"Bearer {self._token.token}"
+    def _token(self) -> AccessTokenLike:
+        try:
+            return self._credential.get_token(SYNAPSE_SCOPE)
+        except Exception as err:  # azure-identity's ClientAuthenticationError and friends
+            raise LivyAuthError(
+                f"could not get an access token for {SYNAPSE_SCOPE} from {type(self._credential).__name__}: "
+                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+                status=401,
+            ) from err
 
-    def _request(self, method: str, suffix: str = "", *, params: Mapping[str, Any] | None = None,
-                 body: Mapping[str, Any] | None = None, idempotent: bool = True) -> Any:
+    def _send(self, method: str, url: str, *, params: Mapping[str, Any] | None, body: Any, accept: str,
+              token: AccessTokenLike) -> Any:
+        headers = {"Authorization": f"Bearer {token.token}", "Accept": accept}
+        return self._session.request(method, url, params=params, json=body, headers=headers, timeout=self._timeout)
+
+    def _request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
+                 body: Mapping[str, Any] | None = None, idempotent: bool = True, text: bool = False) -> Any:
         import requests
 
-        url = f"{self.url}{suffix}"
         attempts = 1 + (self._retries if idempotent else 0)
-        for attempt in range(1, attempts + 1):
-            headers = {"Authorization": self._bearer(), "Accept": "application/json"}
+        renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            token = self._token()
             try:
-                response = self._session.request(
-                    method, url, params=params, json=body, headers=headers, timeout=self._timeout
-                )
+                response = self._send(method, url, params=params, body=body, token=token,
+                                      accept="text/plain, */*" if text else "application/json")
             except requests.RequestException as err:
                 if attempt < attempts:
                     log.warning("%s %s failed (%s); retrying", method, url, type(err).__name__)
-                    time.sleep(min(2**attempt, 30))
+                    time.sleep(min(self._retry_wait * 2 ** (attempt - 1), 30.0))
                     continue
                 raise LivyError(f"{method} {url} failed: {type(err).__name__}") from err
-            if response.status_code in (429, 500, 502, 503, 504) and attempt < attempts:
-                log.warning("%s %s -> HTTP %s; retrying", method, url, response.status_code)
-                time.sleep(min(2**attempt, 30))
+            status = response.status_code
+            if status in _TRANSIENT_STATUS and attempt < attempts:
+                log.warning("%s %s -> HTTP %s; retrying", method, url, status)
+                time.sleep(min(self._retry_wait * 2 ** (attempt - 1), 30.0))
                 continue
-            if response.status_code in (401, 403):
-                raise LivyError(
-                    f"{method} {url} -> HTTP {response.status_code}: not authorized; the identity needs the "
-                    "Synapse Compute Operator role (or higher) on the workspace or pool",
-                    status=response.status_code,
-                )
-            if response.status_code >= 400:
-                raise LivyError(
-                    f"{method} {url} -> HTTP {response.status_code}: {response.text[:500]}",
-                    status=response.status_code,
-                )
+            if status == 401 and not renewed and getattr(self._credential, "renewable", True):
+                # a token can be refused a little before its announced expiry (clock skew, revocation):
+                # ask the credential again once before giving up (azure-identity renews what expired)
+                renewed = True
+                attempt -= 1
+                log.warning("%s %s -> HTTP 401; asking the credential for a fresh token", method, url)
+                continue
+            if status in (401, 403):
+                raise self._auth_error(method, url, status, token, response)
+            if status >= 400:
+                raise LivyError(f"{method} {url} -> HTTP {status}: {response.text[:500]}", status=status)
+            if text:
+                return response.text
             if not response.content:
                 return None
             try:
                 return response.json()
             except ValueError as err:
                 raise LivyError(f"{method} {url} answered non-JSON content") from err
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _auth_error(self, method: str, url: str, status: int, token: AccessTokenLike, response: Any) -> LivyAuthError:
+        about = describe_token(token.token)
+        source = type(self._credential).__name__
+        if status == 403:
+            return LivyAuthError(
+                f"{method} {url} -> HTTP 403: the identity is signed in but lacks a role: it needs the Synapse RBAC "
+                f"role Synapse Compute Operator (or higher) on the workspace or the pool ({about})",
+                status=403,
+            )
+        expired = bool(token.expires_on) and token.expires_on <= time.time()
+        if expired:
+            hint = ("the token expired and this credential cannot renew it; in Azure Pipelines map "
+                    "SYSTEM_ACCESSTOKEN so AzurePipelinesCredential renews tokens for the whole run"
+                    if not getattr(self._credential, "renewable", True) else "the renewed token expired too")
+            what = f"the access token expired ({about}): {hint}"
+        else:
+            what = (f"the access token was refused ({about}, from {source}): expected audience "
+                    "https://dev.azuresynapse.net and the workspace's tenant; a missing role answers 403, not 401")
+        detail = (response.text or "").strip()[:200]
+        return LivyAuthError(f"{method} {url} -> HTTP 401: {what}" + (f" [{detail}]" if detail else ""),
+                             status=401, expired=expired)
 
     def create(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Create a batch (never retried: a retry could start the job twice)."""
-        batch = self._request("POST", params={"detailed": "true"}, body=payload, idempotent=False)
+        batch = self._request("POST", self.url, params={"detailed": "true"}, body=payload, idempotent=False)
         if not isinstance(batch, dict) or not isinstance(batch.get("id"), int):
             raise LivyError(f"POST {self.url} answered without a batch id")
         return batch
 
     def get(self, batch_id: int) -> dict[str, Any]:
-        batch = self._request("GET", f"/{batch_id}", params={"detailed": "true"})
+        batch = self._request("GET", f"{self.url}/{batch_id}", params={"detailed": "true"})
         if not isinstance(batch, dict):
             raise LivyError(f"GET {self.url}/{batch_id} answered no batch")
         return batch
 
     def list(self, *, start: int = 0, size: int = 20) -> dict[str, Any]:
-        return self._request("GET", params={"from": start, "size": size, "detailed": "true"}) or {}
+        return self._request("GET", self.url, params={"from": start, "size": size, "detailed": "true"}) or {}
 
     def cancel(self, batch_id: int) -> None:
-        self._request("DELETE", f"/{batch_id}")
+        self._request("DELETE", f"{self.url}/{batch_id}")
 
     def log(self, batch_id: int, *, size: int = _LOG_TAIL, start: int | None = None) -> list[str]:
-        """Livy's ``GET /batches/{id}/log``: ``size`` lines from ``start``, or the last ``size`` lines.
-
-        Not part of the Synapse spec, so not every endpoint serves it (see :func:`fetch_log`).
-        """
+        """Livy's ``GET /batches/{id}/log``: the launcher's lines (not the driver's output on Synapse)."""
         params: dict[str, Any] = {"size": size}
         if start is not None:
             params["from"] = start
-        answer = self._request("GET", f"/{batch_id}/log", params=params) or {}
+        answer = self._request("GET", f"{self.url}/{batch_id}/log", params=params) or {}
         return [str(line) for line in answer.get("log") or []]
+
+    def driver_log(self, batch_id: int, app_id: str, stream: str = "stderr") -> str:
+        """The driver's stderr (or stdout) from the Spark history endpoint Synapse Studio uses."""
+        if stream not in ("stderr", "stdout"):
+            raise ValueError(f"stream must be stderr or stdout, not {stream!r}")
+        url = (f"{self.endpoint}/sparkhistory/api/v1/sparkpools/{self.pool}/livyid/{batch_id}"
+               f"/applications/{quote(app_id, safe='')}/driverlog/{stream}/")
+        return self._request("GET", url, params={"isDownload": "true"}, text=True) or ""
 
 
 def fetch_log(client: LivyClient, batch_id: int, batch: Mapping[str, Any] | None = None,
               *, tail: int = _LOG_TAIL) -> list[str]:
-    """The last ``tail`` log lines of a batch: Livy's ``/log`` if served, else the batch's ``log`` field."""
+    """The last ``tail`` launcher lines of a batch: Livy's ``/log`` if served, else the batch's ``log`` field."""
     try:
         lines = client.log(batch_id, size=tail)
         if lines:
@@ -386,6 +488,19 @@ def fetch_log(client: LivyClient, batch_id: int, batch: Mapping[str, Any] | None
     if batch is None:
         batch = client.get(batch_id)
     return [str(line) for line in (batch.get("log") or [])][-tail:]
+
+
+def cancel_batch(client: LivyClient, batch_id: int) -> bool:
+    """DELETE a batch; True when the service accepted it (a finished or unknown batch counts as gone)."""
+    try:
+        client.cancel(batch_id)
+    except LivyError as err:
+        if err.status == 404:
+            return True
+        log.error("cancelling batch %s failed: %s", batch_id, err)
+        return False
+    log.warning("cancelled Synapse batch %s", batch_id)
+    return True
 
 
 # --------------------------------------------------------------------------- polling
@@ -404,6 +519,15 @@ class SubmitResult:
     app_id: str | None = None
     log_lines: list[str] = field(default_factory=list)
     cancelled: bool = False
+    driver_stderr: list[str] = field(default_factory=list)
+    driver_stdout: list[str] = field(default_factory=list)
+    poll_errors: int = 0
+
+    @property
+    def failure(self) -> str:
+        """The line that says what failed (a Python exception goes to the driver's stdout on YARN, where
+        Spark's PythonRunner merges the Python process's stderr into it; Spark's own errors to stderr)."""
+        return failure_line(self.driver_stdout) or failure_line(self.driver_stderr)
 
     @property
     def exit_code(self) -> int:
@@ -419,7 +543,10 @@ class SubmitResult:
             "elapsed_seconds": round(self.elapsed_seconds, 1),
             "app_id": self.app_id,
             "cancelled": self.cancelled,
+            "poll_errors": self.poll_errors,
             "log": list(self.log_lines),
+            "driver_stderr": list(self.driver_stderr),
+            "driver_stdout": list(self.driver_stdout),
         }
 
 
@@ -432,51 +559,79 @@ def run_batch(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     on_created: Callable[[Mapping[str, Any]], None] | None = None,
+    stderr_tail: int = _STDERR_TAIL,
 ) -> SubmitResult:
     """Create a batch and poll it until a terminal state or the timeout.
 
-    On timeout the batch is cancelled (``DELETE``) and the outcome is ``TIMED_OUT``. Log lines are
-    fetched for every outcome but success.
+    The batch is cancelled (``DELETE``) on every way out that leaves it running: the timeout (outcome
+    ``TIMED_OUT``), an authentication failure, any other error, and ``KeyboardInterrupt`` / a signal
+    turned into an exception by the caller. Transient poll errors (connection, 429, 5xx) are logged and
+    polling goes on until the deadline. On failure, the launcher's log lines and the last ``stderr_tail``
+    lines of the driver's stderr and stdout (with the last Python traceback) are fetched.
 
-    Args:
-        client: the pool's client.
-        payload: the body from :func:`build_payload`.
-        timeout_seconds: wall time allowed from creation to a terminal state.
-        poll_seconds: pause between polls.
-        clock, sleep: injectable for tests.
-        on_created: called once with the created batch (e.g. to publish its id as early as possible).
+    Raises:
+        BatchAborted: polling stopped on an error before the batch ended (it names the batch and whether
+            it was cancelled); the original error is its ``__cause__``.
     """
     started = clock()
     batch = client.create(payload)
     batch_id = int(batch["id"])
     name = str(batch.get("name") or payload.get("name") or "")
     log.info("created Synapse batch %s (%s), state %s", batch_id, name, batch.get("state"))
-    if on_created is not None:
-        on_created(batch)
-    last_state = str(batch.get("state") or "")
-    while True:
-        outcome = classify(batch)
-        if outcome is not Outcome.RUNNING:
-            break
-        elapsed = clock() - started
-        if elapsed >= timeout_seconds:
-            log.error("batch %s still %s after %.0f s; cancelling", batch_id, last_state, elapsed)
+    ended = False
+    poll_errors = 0
+    try:
+        if on_created is not None:
+            on_created(batch)
+        last_state = str(batch.get("state") or "")
+        while True:
+            outcome = classify(batch)
+            if outcome is not Outcome.RUNNING:
+                ended = True
+                break
+            elapsed = clock() - started
+            if elapsed >= timeout_seconds:
+                log.error("batch %s still %s after %.0f s; cancelling", batch_id, last_state, elapsed)
+                break
+            sleep(min(poll_seconds, max(timeout_seconds - elapsed, 0.0)))
             try:
-                client.cancel(batch_id)
+                batch = {**batch, **client.get(batch_id)}
             except LivyError as err:
-                log.error("cancelling batch %s failed: %s", batch_id, err)
-            lines = _safe_log(client, batch_id, None)
-            return SubmitResult(batch_id, name, last_state, batch.get("result"), Outcome.TIMED_OUT, elapsed,
-                                batch.get("appId"), lines, cancelled=True)
-        sleep(min(poll_seconds, max(timeout_seconds - elapsed, 0.0)))
-        batch = client.get(batch_id)
-        state = str(batch.get("state") or "")
-        if state != last_state:
-            log.info("batch %s: %s -> %s", batch_id, last_state, state)
-            last_state = state
+                if not err.transient:
+                    raise
+                poll_errors += 1
+                log.warning("polling batch %s failed (%s); trying again until the deadline", batch_id, err)
+                continue
+            state = str(batch.get("state") or "")
+            if state != last_state:
+                log.info("batch %s: %s -> %s", batch_id, last_state, state)
+                last_state = state
+    except Exception as err:
+        cancelled = cancel_batch(client, batch_id)
+        what = "it was cancelled" if cancelled else f"it could NOT be cancelled: delete batch {batch_id} by hand"
+        raise BatchAborted(f"Synapse batch {batch_id} ({name}): {err}; {what}", batch_id=batch_id,
+                           cancelled=cancelled) from err
+    except BaseException:  # KeyboardInterrupt, or a signal the CLI turned into an exception
+        cancel_batch(client, batch_id)
+        raise
     elapsed = clock() - started
-    lines = [] if outcome is Outcome.SUCCEEDED else _safe_log(client, batch_id, batch)
-    return SubmitResult(batch_id, name, last_state, batch.get("result"), outcome, elapsed, batch.get("appId"), lines)
+    app_id = batch.get("appId")
+    if not ended:
+        cancelled = cancel_batch(client, batch_id)
+        lines = _safe_log(client, batch_id, None)
+        return SubmitResult(batch_id, name, str(batch.get("state") or ""), batch.get("result"), Outcome.TIMED_OUT,
+                            elapsed, app_id, lines, cancelled=cancelled,
+                            driver_stderr=_driver_log(client, batch_id, app_id, "stderr", stderr_tail),
+                            driver_stdout=_driver_log(client, batch_id, app_id, "stdout", stderr_tail),
+                            poll_errors=poll_errors)
+    if outcome is Outcome.SUCCEEDED:
+        return SubmitResult(batch_id, name, str(batch.get("state")), batch.get("result"), outcome, elapsed, app_id,
+                            poll_errors=poll_errors)
+    return SubmitResult(batch_id, name, str(batch.get("state")), batch.get("result"), outcome, elapsed, app_id,
+                        _safe_log(client, batch_id, batch),
+                        driver_stderr=_driver_log(client, batch_id, app_id, "stderr", stderr_tail),
+                        driver_stdout=_driver_log(client, batch_id, app_id, "stdout", stderr_tail),
+                        poll_errors=poll_errors)
 
 
 def _safe_log(client: LivyClient, batch_id: int, batch: Mapping[str, Any] | None) -> list[str]:
@@ -487,39 +642,36 @@ def _safe_log(client: LivyClient, batch_id: int, batch: Mapping[str, Any] | None
         return []
 
 
-# --------------------------------------------------------------------------- Azure DevOps logging commands
+def _driver_log(client: LivyClient, batch_id: int, app_id: Any, stream: str, tail: int) -> list[str]:
+    if not app_id:
+        log.info("batch %s never got a Spark application id; no driver log to fetch", batch_id)
+        return []
+    try:
+        text = client.driver_log(batch_id, str(app_id), stream)
+    except LivyError as err:
+        log.warning("could not fetch the driver %s of batch %s (%s): %s", stream, batch_id, app_id, err)
+        return []
+    return stderr_excerpt(text.splitlines(), tail)
 
 
-def ado_escape_data(text: str) -> str:
-    """Escape a logging command's message (the agent's ``%AZP25``/``%0D``/``%0A`` rules)."""
-    return text.replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A")
+def stderr_excerpt(lines: list[str], tail: int = _STDERR_TAIL) -> list[str]:
+    """The last ``tail`` lines, plus the last Python traceback when Spark's shutdown logging pushed it out."""
+    start = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("Traceback (most recent")), None)
+    if start is None or start >= len(lines) - tail:
+        return lines[-tail:]
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith((" ", "\t")) or not _EXCEPTION.match(lines[end - 1])):
+        end += 1
+    head = lines[start:min(end, start + tail)]
+    return [*head, "[...]", *lines[-max(tail - len(head), 10):]]
 
 
-def ado_escape_property(text: str) -> str:
-    """Escape a logging command's property value (also ``;`` and ``]``)."""
-    return ado_escape_data(text).replace("]", "%5D").replace(";", "%3B")
+def failure_line(lines: list[str]) -> str:
+    """The line that says what failed: the last ``SomeError: ...`` line, else the last non-empty one."""
+    for line in reversed(lines):
+        if _EXCEPTION.match(line):
+            return line.strip()
+    return next((line.strip() for line in reversed(lines) if line.strip()), "")
 
 
-def neutralize_log_line(line: str) -> str:
-    """Stop a job's log line from being read as a logging command (``##vso[``, ``##[``)."""
-    return line.replace("##vso[", "# #vso[").replace("##[", "# #[")
-
-
-def ado_group(title: str, lines: Iterable[str]) -> list[str]:
-    """A collapsible ``##[group]`` of neutralized lines."""
-    out = [f"##[group]{neutralize_log_line(title)}"]
-    out.extend(neutralize_log_line(line.rstrip("\r\n")) for line in lines)
-    out.append("##[endgroup]")
-    return out
-
-
-def ado_logissue(kind: str, message: str) -> str:
-    """``##vso[task.logissue type=error|warning]message``."""
-    if kind not in ("error", "warning"):
-        raise ValueError(f"logissue type must be error or warning, not {kind!r}")
-    return f"##vso[task.logissue type={kind}]{ado_escape_data(message)}"
-
-
-def ado_set_output(name: str, value: str) -> str:
-    """``##vso[task.setvariable variable=NAME;isOutput=true]VALUE`` (an output variable of the step)."""
-    return f"##vso[task.setvariable variable={ado_escape_property(name)};isOutput=true]{ado_escape_data(value)}"
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failed)\b.*")

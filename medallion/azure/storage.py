@@ -7,12 +7,14 @@ Layout under the target (one folder per version, e.g. the build id)::
         jobs/bronze_job.py  jobs/silver_job.py  jobs/gold_job.py
         conf/...            (the configuration as files, for people to read)
         conf.zip            (the same, as the archive a batch job extracts into ./conf)
+        deps.zip            (the wheel's dependencies for the pool's platform, extracted into ./deps)
         manifest.json       (sha256 of every file)
 
 Everything is uploaded into a staging folder next to it first and then renamed into place with one
 directory rename (atomic on a hierarchical-namespace account), so a job never sees half an upload. An
 existing version is replaced only with ``overwrite=True``: it is renamed aside, the new one renamed in,
-and the old one deleted.
+and the old one deleted; when the second rename fails, the old version is renamed back. Publishing
+byte-identical artifacts again (the same ``manifest.json``) is a success that changes nothing.
 
 Example:
     >>> files = collect_artifacts(Path("dist/medallion-0.1.0-py3-none-any.whl"), Path("jobs"), Path("conf"))
@@ -43,6 +45,7 @@ __all__ = [
     "collect_artifacts",
     "zip_directory",
     "publish_artifacts",
+    "download_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,12 +119,17 @@ def _walk(directory: Path) -> list[Path]:
     ]
 
 
-def collect_artifacts(wheel: Path, jobs_dir: Path, conf_dir: Path) -> dict[str, bytes]:
+def collect_artifacts(wheel: Path, jobs_dir: Path, conf_dir: Path, deps: Path | None = None) -> dict[str, bytes]:
     """Everything a batch job needs, as ``{relative path: content}`` (manifest included).
 
+    Args:
+        deps: the dependency archive from ``medallion deps`` (published as ``deps.zip``).
+
     Raises:
-        ConfigError: the wheel, the jobs folder or the conf folder is missing or empty.
+        ConfigError: the wheel, the dependency archive, the jobs folder or the conf folder is missing or empty.
     """
+    if deps is not None and (not deps.is_file() or deps.suffix != ".zip"):
+        raise ConfigError(f"{deps}: no such dependency archive (build it with `medallion deps`)", key="deps")
     if not wheel.is_file() or wheel.suffix != ".whl":
         raise ConfigError(f"{wheel}: no such wheel (build it with `python -m build --wheel`)", key="wheel")
     for folder, key in ((jobs_dir, "jobs_dir"), (conf_dir, "conf_dir")):
@@ -133,6 +141,8 @@ def collect_artifacts(wheel: Path, jobs_dir: Path, conf_dir: Path) -> dict[str, 
     for path in _walk(conf_dir):
         files[f"conf/{path.relative_to(conf_dir).as_posix()}"] = path.read_bytes()
     files["conf.zip"] = zip_directory(conf_dir)
+    if deps is not None:
+        files["deps.zip"] = deps.read_bytes()
     files["manifest.json"] = _manifest(files)
     return files
 
@@ -166,8 +176,10 @@ def publish_artifacts(
         The URI of the published folder (what ``medallion submit --artifact-root`` takes).
 
     Raises:
-        ConfigError: bad target or version, or the version exists and ``overwrite`` is false.
-        PublishError: an upload or rename failed; the staging folder is removed.
+        ConfigError: bad target or version, or the version exists with other content and ``overwrite`` is
+            false.
+        PublishError: an upload or rename failed; the staging folder is removed and an existing version
+            is left (or put back) in place.
     """
     from azure.core.exceptions import AzureError, ResourceNotFoundError
     from azure.storage.filedatalake import DataLakeServiceClient
@@ -195,12 +207,18 @@ def publish_artifacts(
 
     try:
         already = exists(final)
+        same = already and "manifest.json" in files and _read(fs, f"{final}/manifest.json") == files["manifest.json"]
     except AzureError as err:
         raise PublishError(f"cannot read {location.uri()}: {type(err).__name__}: {err}") from err
+    if same:
+        log.info("%s already holds these exact artifacts (same manifest); nothing to do", location.uri(version))
+        return location.uri(version)
     if already and not overwrite:
         raise ConfigError(
-            f"{location.uri(version)} already exists; publish a new version or pass --overwrite", key="version"
+            f"{location.uri(version)} already exists with other content; publish a new version or pass --overwrite",
+            key="version",
         )
+    replaced = False
     try:
         log.info("uploading %s files to staging folder %s", len(files), location.uri(staging.rsplit("/", 1)[-1]))
         fs.get_directory_client(staging).create_directory()
@@ -211,21 +229,71 @@ def publish_artifacts(
             _check_relative(name)
             fs.get_file_client(f"{staging}/{name}").upload_data(files[name], overwrite=True)
             log.debug("uploaded %s (%s bytes)", name, len(files[name]))
-        replaced = False
         if exists(final):
             fs.get_directory_client(final).rename_directory(f"{location.filesystem}/{aside}")
             replaced = True
         fs.get_directory_client(staging).rename_directory(f"{location.filesystem}/{final}")
-    except AzureError as err:
+    except BaseException as err:
+        restored = _restore(fs, location, aside, final) if replaced else True
         _remove_quietly(fs, staging)
-        raise PublishError(f"publishing to {location.uri(version)} failed: {type(err).__name__}: {err}") from err
-    except BaseException:
-        _remove_quietly(fs, staging)
-        raise
+        if not isinstance(err, AzureError):
+            raise
+        kept = ("the previous version is back in place" if replaced and restored else
+                f"the previous version is left at {location.uri(aside.rsplit('/', 1)[-1])}: rename it back by hand"
+                if replaced else "nothing was changed")
+        raise PublishError(
+            f"publishing to {location.uri(version)} failed ({kept}): {type(err).__name__}: {err}"
+        ) from err
     if replaced:
         _remove_quietly(fs, aside)
     log.info("published %s", location.uri(version))
     return location.uri(version)
+
+
+def _read(fs: Any, path: str) -> bytes | None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return fs.get_file_client(path).download_file().readall()
+    except ResourceNotFoundError:
+        return None
+
+
+def _restore(fs: Any, location: AbfssLocation, aside: str, final: str) -> bool:
+    from azure.core.exceptions import AzureError
+
+    try:
+        fs.get_directory_client(aside).rename_directory(f"{location.filesystem}/{final}")
+    except AzureError as err:
+        log.error("could not put the previous version back from %s: %s", aside, type(err).__name__)
+        return False
+    log.warning("the new version could not be put in place; the previous one is back at %s", location.uri(final))
+    return True
+
+
+def download_file(uri: str, dest: Path, *, credential: Any, **client_kwargs: Any) -> Path:
+    """Download one file from ``abfss://...`` to ``dest`` (e.g. the report a batch wrote).
+
+    Raises:
+        ConfigError: not an abfss URI.
+        PublishError: the file does not exist or cannot be read.
+    """
+    from azure.core.exceptions import AzureError
+    from azure.storage.filedatalake import DataLakeServiceClient
+
+    location = parse_abfss(uri)
+    if not location.path:
+        raise ConfigError(f"{uri!r} names no file", key="source")
+    service = DataLakeServiceClient(location.account_url, credential=credential, **client_kwargs)
+    fs = service.get_file_system_client(location.filesystem)
+    try:
+        data = fs.get_file_client(location.path).download_file().readall()
+    except AzureError as err:
+        raise PublishError(f"cannot download {uri}: {type(err).__name__}: {str(err).splitlines()[0]}") from err
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    log.info("downloaded %s (%s bytes) to %s", uri, len(data), dest)
+    return dest
 
 
 def _check_relative(name: str) -> None:

@@ -10,39 +10,98 @@ BeforeAll {
 }
 
 Describe 'Get-MedallionSubmitArgumentList' {
-    It 'builds the medallion submit arguments for a layer' {
+    It 'builds the medallion submit arguments for a layer, with the wheel name from Publish' {
         $arguments = Get-MedallionSubmitArgumentList -WorkspaceName 'syn-dev' -SparkPoolName 'pool35' `
             -Layer 'silver' -Pipeline 'orders' -Environment 'dev' `
-            -ArtifactRoot 'abfss://artifacts@st.dfs.core.windows.net/medallion/7'
+            -ArtifactRoot 'abfss://artifacts@st.dfs.core.windows.net/medallion/7' `
+            -WheelName 'medallion-0.1.0-py3-none-any.whl'
         $arguments | Should -Be @(
             'submit', '--workspace', 'syn-dev', '--pool', 'pool35', '--layer', 'silver', '--pipeline', 'orders',
             '--env', 'dev', '--artifact-root', 'abfss://artifacts@st.dfs.core.windows.net/medallion/7',
+            '--wheel', 'medallion-0.1.0-py3-none-any.whl',
             '--executor-size', 'Small', '--executors', '2', '--timeout-minutes', '60', '--poll-seconds', '15'
         )
     }
 
-    It 'adds the endpoint, sizes and wheel when given' {
+    It 'adds the endpoint, sizes, resource ids and no-deps when given' {
         $arguments = Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'gold' `
             -Pipeline 'orders' -Environment 'prod' -ArtifactRoot 'abfss://a@b.dfs.core.windows.net/m/1' `
             -ExecutorSize 'Large' -Executors 4 -TimeoutMinutes 90 -Endpoint 'http://127.0.0.1:8998' `
-            -WheelName 'medallion-0.2.0-py3-none-any.whl'
+            -WheelName 'medallion-0.2.0-py3-none-any.whl' -ResourceGroup 'rg-1' -SubscriptionId 'sub-1' -NoDependencies
         $text = $arguments -join ' '
+        $text | Should -Match '--wheel medallion-0.2.0-py3-none-any.whl'
         $text | Should -Match '--executor-size Large --executors 4 --timeout-minutes 90'
-        $text | Should -Match '--endpoint http://127.0.0.1:8998'
-        $text | Should -Match '--wheel medallion-0.2.0-py3-none-any.whl$'
+        $text | Should -Match '--endpoint http://127.0.0.1:8998 --resource-group rg-1 --subscription-id sub-1 --no-deps$'
     }
 
-    It 'accepts check, the post-run data-quality checks job' {
-        $arguments = Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'check' `
-            -Pipeline 'orders' -Environment 'dev' -ArtifactRoot 'abfss://a@b.dfs.core.windows.net/m/1'
-        ($arguments -join ' ') | Should -Match '--layer check --pipeline orders'
+    It 'accepts preflight and check, and passes job arguments one by one' {
+        foreach ($layer in @('preflight', 'check')) {
+            $arguments = Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer $layer `
+                -Pipeline 'orders' -Environment 'dev' -ArtifactRoot 'abfss://a@b.dfs.core.windows.net/m/1' `
+                -WheelName 'm.whl' -JobArgument @('--layers', 'bronze,silver')
+            ($arguments -join ' ') | Should -Match "--layer $layer --pipeline orders"
+            $arguments | Should -Contain '--job-arg=--layers'
+            $arguments | Should -Contain '--job-arg=bronze,silver'
+        }
     }
 
-    It 'rejects an unknown layer and size' {
+    It 'runs report without a pipeline and refuses a layer without one' {
+        $arguments = Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'report' `
+            -Environment 'dev' -ArtifactRoot 'abfss://a@b.dfs.core.windows.net/m/1' -WheelName 'm.whl' `
+            -JobArgument @('--all', '--out', 'abfss://lake@st.dfs.core.windows.net/_reports/r.html')
+        $arguments | Should -Not -Contain '--pipeline'
+        $arguments | Should -Contain '--job-arg=--out'
+        { Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'bronze' `
+                -Environment 'dev' -ArtifactRoot 'r' -WheelName 'm.whl' } | Should -Throw '*-Pipeline*'
+    }
+
+    It 'rejects an unknown layer and size and a wheel name that is a path' {
         { Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'platinum' `
-                -Pipeline 'o' -Environment 'e' -ArtifactRoot 'r' } | Should -Throw
+                -Pipeline 'o' -Environment 'e' -ArtifactRoot 'r' -WheelName 'm.whl' } | Should -Throw
         { Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'gold' `
-                -Pipeline 'o' -Environment 'e' -ArtifactRoot 'r' -ExecutorSize 'Huge' } | Should -Throw
+                -Pipeline 'o' -Environment 'e' -ArtifactRoot 'r' -WheelName 'm.whl' -ExecutorSize 'Huge' } | Should -Throw
+        { Get-MedallionSubmitArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -Layer 'gold' `
+                -Pipeline 'o' -Environment 'e' -ArtifactRoot 'r' -WheelName 'dist/m.whl' } | Should -Throw
+    }
+}
+
+Describe 'Get-MedallionCancelArgumentList' {
+    It 'builds the medallion cancel arguments, an empty batch id included' {
+        Get-MedallionCancelArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -BatchId '12' |
+            Should -Be @('cancel', '--workspace', 'w', '--pool', 'p', '--batch-id', '12')
+        (Get-MedallionCancelArgumentList -WorkspaceName 'w' -SparkPoolName 'p' -BatchId '' -Endpoint 'http://x') |
+            Should -Be @('cancel', '--workspace', 'w', '--pool', 'p', '--batch-id', '', '--endpoint', 'http://x')
+    }
+}
+
+Describe 'Test-MedallionPipelinesCredential and Get-MedallionHandOverToken' {
+    BeforeAll {
+        $script:PipelineVariables = @('SYSTEM_ACCESSTOKEN', 'AZURESUBSCRIPTION_CLIENT_ID', 'AZURESUBSCRIPTION_TENANT_ID',
+            'AZURESUBSCRIPTION_SERVICE_CONNECTION_ID')
+    }
+
+    AfterEach {
+        foreach ($name in $script:PipelineVariables) { Remove-Item -Path "Env:$name" -ErrorAction SilentlyContinue }
+    }
+
+    It 'is true only when every variable AzurePipelinesCredential needs is set' {
+        foreach ($name in $script:PipelineVariables) { Set-Item -Path "Env:$name" -Value 'x' }
+        Test-MedallionPipelinesCredential | Should -BeTrue
+        Remove-Item -Path Env:SYSTEM_ACCESSTOKEN
+        Test-MedallionPipelinesCredential | Should -BeFalse
+    }
+
+    It 'hands over no token when the CLI can renew its own' {
+        foreach ($name in $script:PipelineVariables) { Set-Item -Path "Env:$name" -Value 'x' }
+        Mock -ModuleName MedallionDelivery Get-MedallionAccessToken { throw 'must not be called' }
+        Get-MedallionHandOverToken -ResourceUrl 'https://dev.azuresynapse.net' | Should -BeNullOrEmpty
+    }
+
+    It 'hands over the Az context token, with a warning, otherwise' {
+        Mock -ModuleName MedallionDelivery Get-MedallionAccessToken { 'tok-789' }
+        Get-MedallionHandOverToken -ResourceUrl 'https://dev.azuresynapse.net' -WarningVariable warned `
+            -WarningAction SilentlyContinue | Should -Be 'tok-789'
+        ($warned -join ' ') | Should -Match 'cannot be renewed'
     }
 }
 
@@ -116,8 +175,9 @@ exit [int]$env:FAKE_EXIT
             '-NoProfile', '-NonInteractive', '-File', $script:SubmitScript,
             '-WorkspaceName', 'syn-dev', '-SparkPoolName', 'pool35', '-Layer', 'bronze', '-Pipeline', 'orders',
             '-Environment', 'dev', '-ArtifactRoot', 'abfss://artifacts@st.dfs.core.windows.net/medallion/7',
-            '-TimeoutMinutes', '5', '-MedallionCommand', $script:FakeCli
+            '-WheelName', 'medallion-0.1.0-py3-none-any.whl', '-TimeoutMinutes', '5', '-MedallionCommand', $script:FakeCli
         )
+        $script:StopScript = Join-Path -Path $script:ScriptsRoot -ChildPath 'Stop-SynapseSparkJob.ps1'
     }
 
     BeforeEach {
@@ -132,7 +192,47 @@ exit [int]$env:FAKE_EXIT
         $record = Get-Content -Path $script:Record -Raw | ConvertFrom-Json
         ($record.args -join ' ') | Should -Match '^submit --workspace syn-dev --pool pool35 --layer bronze'
         ($record.args -join ' ') | Should -Match '--timeout-minutes 5'
+        ($record.args -join ' ') | Should -Match '--wheel medallion-0.1.0-py3-none-any.whl'
         ($output -join "`n") | Should -Match 'task.setvariable variable=batchId;isOutput=true'
+    }
+
+    It 'Submit-SynapseSparkJob passes job arguments for report' {
+        $env:FAKE_EXIT = '0'
+        & pwsh -NoProfile -NonInteractive -File $script:SubmitScript -WorkspaceName 'syn-dev' -SparkPoolName 'pool35' `
+            -Layer 'report' -Environment 'dev' -ArtifactRoot 'abfss://artifacts@st.dfs.core.windows.net/medallion/7' `
+            -WheelName 'medallion-0.1.0-py3-none-any.whl' -JobArgument '--all', '--out', 'abfss://l@s.dfs.core.windows.net/r.html' `
+            -MedallionCommand $script:FakeCli *> $null
+        $LASTEXITCODE | Should -Be 0
+        $record = Get-Content -Path $script:Record -Raw | ConvertFrom-Json
+        ($record.args -join ' ') | Should -Match '--layer report --env dev'
+        ($record.args -join ' ') | Should -Match '--job-arg=--all --job-arg=--out --job-arg=abfss://l@s.dfs.core.windows.net/r.html'
+    }
+
+    It 'Stop-SynapseSparkJob calls medallion cancel with the batch id, also an empty one' {
+        $env:FAKE_EXIT = '0'
+        & pwsh -NoProfile -NonInteractive -File $script:StopScript -WorkspaceName 'syn-dev' -SparkPoolName 'pool35' `
+            -BatchId '17' -MedallionCommand $script:FakeCli *> $null
+        $LASTEXITCODE | Should -Be 0
+        $record = Get-Content -Path $script:Record -Raw | ConvertFrom-Json
+        ($record.args -join ' ') | Should -Be 'cancel --workspace syn-dev --pool pool35 --batch-id 17'
+        & pwsh -NoProfile -NonInteractive -File $script:StopScript -WorkspaceName 'syn-dev' -SparkPoolName 'pool35' `
+            -BatchId '' -MedallionCommand $script:FakeCli *> $null
+        $LASTEXITCODE | Should -Be 0
+    }
+
+    It 'Submit-SynapseSparkJob hands no token over when SYSTEM_ACCESSTOKEN and the service connection are set' {
+        $env:FAKE_EXIT = '0'
+        $names = @('SYSTEM_ACCESSTOKEN', 'AZURESUBSCRIPTION_CLIENT_ID', 'AZURESUBSCRIPTION_TENANT_ID',
+            'AZURESUBSCRIPTION_SERVICE_CONNECTION_ID')
+        try {
+            foreach ($name in $names) { Set-Item -Path "Env:$name" -Value 'x' }
+            & pwsh @script:SubmitArgs *> $null
+        }
+        finally {
+            foreach ($name in $names) { Remove-Item -Path "Env:$name" -ErrorAction SilentlyContinue }
+        }
+        $LASTEXITCODE | Should -Be 0
+        (Get-Content -Path $script:Record -Raw | ConvertFrom-Json).synapseToken | Should -BeFalse
     }
 
     It 'Submit-SynapseSparkJob fails the step when the batch failed' {
@@ -164,7 +264,7 @@ exit [int]$env:FAKE_EXIT
     }
 
     It 'both scripts use strict mode and stop on errors' {
-        foreach ($path in @($script:SubmitScript, $script:PublishScript)) {
+        foreach ($path in @($script:SubmitScript, $script:PublishScript, $script:StopScript)) {
             $text = Get-Content -Path $path -Raw
             $text | Should -Match 'Set-StrictMode -Version Latest'
             $text | Should -Match "\`$ErrorActionPreference = 'Stop'"
@@ -172,7 +272,7 @@ exit [int]$env:FAKE_EXIT
     }
 
     It 'never prints or passes a token on the command line' {
-        foreach ($path in @($script:SubmitScript, $script:PublishScript)) {
+        foreach ($path in @($script:SubmitScript, $script:PublishScript, $script:StopScript)) {
             $text = Get-Content -Path $path -Raw
             $text | Should -Not -Match 'Write-(Host|Output|Verbose)[^\r\n]*\$token'
             $text | Should -Not -Match 'task\.setsecret'

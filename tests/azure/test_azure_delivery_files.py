@@ -77,3 +77,102 @@ def test_no_secret_in_yaml() -> None:
         text = path.read_text().lower()
         for word in ("password:", "secret:", "clientsecret", "accountkey", "sig="):
             assert word not in text, f"{path}: {word}"
+
+
+# --------------------------------------------------------------------------- issue 10: what the pipeline promises
+
+
+def _yaml(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((REPO / "azure-pipelines" / name).read_text())
+
+
+def _text(name: str) -> str:
+    return (REPO / "azure-pipelines" / name).read_text()
+
+
+def test_every_batch_job_has_a_named_submit_step_and_a_cleanup_step_on_cancel() -> None:
+    """Item 5: before, a cancelled run or a job timeout left the Spark batch running."""
+    steps = _yaml("templates/submit-steps.yml")["steps"]
+    submit = next(s for s in steps if s.get("name") == "submit")
+    assert "Submit-SynapseSparkJob.ps1" in submit["inputs"]["Inline"]
+    assert submit["env"]["SYSTEM_ACCESSTOKEN"] == "$(System.AccessToken)"
+    cleanup = steps[steps.index(submit) + 1]
+    assert "canceled()" in cleanup["condition"]
+    assert cleanup["inputs"]["ScriptPath"].endswith("scripts/Stop-SynapseSparkJob.ps1")
+    assert "-BatchId '$(submit.batchId)'" in cleanup["inputs"]["ScriptArguments"]
+    job = _yaml("templates/synapse-job.yml")["jobs"][0]
+    assert int(job["cancelTimeoutInMinutes"]) >= 2  # time for the cleanup step after a cancel
+
+
+def test_the_wheel_name_and_artifact_root_come_from_publish_outputs() -> None:
+    """Item 8: before, the submit steps rebuilt the wheel name from a second version constant."""
+    publish = _yaml("templates/publish-stage.yml")["stages"][0]["jobs"][0]
+    steps = publish["strategy"]["runOnce"]["deploy"]["steps"]
+    assert any(s.get("name") == "publish" for s in steps) and any(s.get("name") == "plan" for s in steps)
+    for template in ("templates/synapse-job.yml", "templates/report-job.yml"):
+        variables = _yaml(template)["jobs"][0]["variables"]
+        assert variables["wheelName"] == (
+            "$[ stageDependencies.Publish.PublishArtifacts.outputs['PublishArtifacts.publish.wheelName'] ]")
+        assert variables["artifactRoot"] == (
+            "$[ stageDependencies.Publish.PublishArtifacts.outputs['PublishArtifacts.publish.artifactRoot'] ]")
+    assert "WheelName      = '$(wheelName)'" in _text("templates/submit-steps.yml")
+    # every stage that reads Publish's outputs depends on Publish directly (stageDependencies needs it)
+    main = _text("azure-pipelines.yml")
+    assert main.count("- Publish\n") >= 5
+    assert "Build.BuildNumber)/medallion" not in main and "artifactRoot\n    value" not in main
+
+
+def test_validate_runs_in_the_build_stage_and_check_knows_the_mode() -> None:
+    """Item 7: validate before any publish; the checks cover only the layers the mode ran."""
+    build = _text("templates/build-stage.yml")
+    assert "medallion validate --pipeline" in build
+    assert build.index("medallion validate") < build.index("python -m build --wheel")
+    main = _text("azure-pipelines.yml")
+    for mode, layers in (("FullPipeline", "bronze,silver,gold"), ("BronzeOnly", "bronze"), ("SilverOnly", "silver"),
+                         ("GoldOnly", "gold")):
+        block = main.split(f"eq(parameters.pipelineMode, '{mode}') }}}}:\n            checkLayers: ", 1)[1]
+        assert block.split("\n", 1)[0] == layers, mode
+    assert "'--layers','${{ parameters.checkLayers }}'" in _text("templates/synapse-job.yml")
+
+
+def test_production_safety() -> None:
+    """Item 9: no overlapping runs, prod only from main, secrets only through Key Vault."""
+    main = _yaml("azure-pipelines.yml")
+    assert main["lockBehavior"] == "sequential"
+    build = _text("templates/build-stage.yml")
+    assert ("${{ if and(eq(parameters.environment, 'prod'), ne(variables['Build.SourceBranch'], "
+            "'refs/heads/main')) }}") in build
+    assert build.index("Production only from main") < build.index("- checkout: self")
+    entries = [e for v in main["variables"] for e in (next(iter(v.values())) if any(k.startswith("${{") for k in v)
+                                                      else [v])]
+    groups = [v["group"] for v in entries if "group" in v]
+    assert [g for g in groups if "secret" in g] == ["medallion-${{ parameters.environment }}-secrets"]
+    assert all("value" not in v or "secret" not in v["name"].lower() for v in main["variables"] if "name" in v)
+    docs = (REPO / "docs" / "deploy-azure.md").read_text()
+    for phrase in ("Exclusive lock", "Branch control", "Link secrets from an Azure Key Vault"):
+        assert phrase in docs, phrase
+
+
+def test_every_dataset_runs_in_parallel_jobs_and_the_report_is_published() -> None:
+    job = _yaml("templates/synapse-job.yml")["jobs"][0]
+    assert job["strategy"]["matrix"] == (
+        "$[ stageDependencies.Publish.PublishArtifacts.outputs['PublishArtifacts.plan.matrix'] ]")
+    assert "pipeline: $(dataset)" in _text("templates/synapse-job.yml")
+    assert "medallion datasets --conf-dir conf" in _text("templates/publish-stage.yml")
+    report = _yaml("templates/report-job.yml")["jobs"][0]
+    assert report["variables"]["reportUri"] == "$(reportRoot)/report-$(Build.BuildId).html"
+    steps = report["steps"]
+    assert steps[0]["parameters"]["job"] == "report"
+    assert "medallion download --source '$(reportUri)'" in steps[1]["inputs"]["inlineScript"]
+    assert steps[2]["task"] == "PublishPipelineArtifact@1" and steps[2]["inputs"]["artifact"] == "medallion-report"
+    stages = _text("templates/synapse-stage.yml")
+    assert "stage: Preflight" in stages and "template: report-job.yml" in stages
+
+
+def test_the_build_ships_the_dependency_archive() -> None:
+    build = _text("templates/build-stage.yml")
+    assert 'medallion deps --dist-dir "${out}" --out "${out}/deps.zip"' in build
+    docs = (REPO / "docs" / "deploy-azure.md").read_text()
+    assert "requirements.txt" not in docs  # no manual pool package step remains

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from medallion.azure.credentials import token_claims
 from medallion.azure.storage import PublishError, collect_artifacts, parse_abfss, publish_artifacts
 from medallion.errors import ConfigError
 from tests.azure.helpers import run_cli
@@ -33,13 +34,16 @@ def files(tmp_path: Path) -> dict[str, bytes]:
     (conf / "env").mkdir()
     (conf / "pipelines" / "orders.yaml").write_text("dataset: orders\n")
     (conf / "env" / "dev.yaml").write_text("name: dev\n")
-    return collect_artifacts(wheel, jobs, conf)
+    deps = tmp_path / "deps.zip"
+    with zipfile.ZipFile(deps, "w") as archive:
+        archive.writestr("yaml/__init__.py", "")
+    return collect_artifacts(wheel, jobs, conf, deps)
 
 
 def test_collect_artifacts(files: dict[str, bytes]) -> None:
     assert sorted(files) == [
-        "conf.zip", "conf/env/dev.yaml", "conf/pipelines/orders.yaml", "jobs/bronze_job.py", "jobs/gold_job.py",
-        "jobs/silver_job.py", "manifest.json", "medallion-0.1.0-py3-none-any.whl",
+        "conf.zip", "conf/env/dev.yaml", "conf/pipelines/orders.yaml", "deps.zip", "jobs/bronze_job.py",
+        "jobs/gold_job.py", "jobs/silver_job.py", "manifest.json", "medallion-0.1.0-py3-none-any.whl",
     ]
     with zipfile.ZipFile(io.BytesIO(files["conf.zip"])) as archive:
         assert sorted(archive.namelist()) == ["env/dev.yaml", "pipelines/orders.yaml"]
@@ -75,15 +79,18 @@ def test_publish_uploads_to_staging_then_renames_into_place(dfs, credential, fil
     uploads = [c.path for c in mutations if c.method == "PATCH" and c.query.get("action") == "flush"]
     assert uploads[-1].endswith("/manifest.json")  # the manifest is written last
     assert len(uploads) == len(files)
-    assert {s for c in dfs.calls for s in [c.headers.get("authorization", "")]} >= {"Bearer standin-secret-token-0123456789"}
+    tokens = {c.headers.get("authorization", "").removeprefix("Bearer ") for c in dfs.calls}
+    assert {token_claims(t).get("aud") for t in tokens} == {"https://storage.azure.com"}
     assert credential.scopes and credential.scopes[0] == ("https://storage.azure.com/.default",)
 
 
 def test_existing_version_is_kept_unless_overwrite(dfs, credential, files) -> None:
-    publish_artifacts(TARGET, "1.0", files, credential=credential, transport=dfs.transport())
+    older = {**files, "jobs/bronze_job.py": b"# an older bronze\n"}
+    older["manifest.json"] = b'{"files": {"older": "1"}}'
+    publish_artifacts(TARGET, "1.0", older, credential=credential, transport=dfs.transport())
     folder = dfs.root / "acct" / "artifacts" / "medallion" / "1.0"
     (folder / "stale.txt").write_text("from an older upload")
-    with pytest.raises(ConfigError, match="already exists"):
+    with pytest.raises(ConfigError, match="already exists with other content"):
         publish_artifacts(TARGET, "1.0", files, credential=credential, transport=dfs.transport())
     assert (folder / "stale.txt").exists()
 
@@ -91,6 +98,30 @@ def test_existing_version_is_kept_unless_overwrite(dfs, credential, files) -> No
     assert not (folder / "stale.txt").exists()
     assert (folder / "manifest.json").read_bytes() == files["manifest.json"]
     assert sorted(p.name for p in folder.parent.iterdir()) == ["1.0"]  # the replaced copy is gone
+
+
+def test_republishing_identical_artifacts_is_a_success_that_changes_nothing(dfs, credential, files) -> None:
+    """Item 6: before, a re-run of Publish (same build, same bytes) was refused without --overwrite."""
+    root = publish_artifacts(TARGET, "7", files, credential=credential, transport=dfs.transport())
+    before = len(dfs.mutations())
+    assert publish_artifacts(TARGET, "7", files, credential=credential, transport=dfs.transport()) == root
+    assert publish_artifacts(TARGET, "7", files, credential=credential, transport=dfs.transport(),
+                             overwrite=True) == root
+    assert len(dfs.mutations()) == before  # nothing uploaded, renamed or deleted
+
+
+def test_overwrite_restores_the_old_version_when_the_second_rename_fails(dfs, credential, files) -> None:
+    """Item 6: before, the old copy was left under _replaced-... and {version} was gone."""
+    older = {**files, "jobs/bronze_job.py": b"# the version that runs today\n", "manifest.json": b"{}"}
+    publish_artifacts(TARGET, "8", older, credential=credential, transport=dfs.transport())
+    dfs.fail_rename(2)  # 1: old version aside (succeeds), 2: new version into place (fails)
+    with pytest.raises(PublishError, match="the previous version is back in place"):
+        publish_artifacts(TARGET, "8", files, credential=credential, transport=dfs.transport(), overwrite=True)
+    base = dfs.root / "acct" / "artifacts" / "medallion"
+    assert sorted(p.name for p in base.iterdir()) == ["8"]  # no _replaced-*, no _staging-*
+    assert (base / "8" / "jobs" / "bronze_job.py").read_bytes() == b"# the version that runs today\n"
+    renames = [c for c in dfs.calls if "x-ms-rename-source" in c.headers]
+    assert [c.status for c in renames] == [201, 201, 403, 201]  # publish, aside, (refused), back
 
 
 def test_failed_upload_leaves_nothing_in_place(dfs, credential, files) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.azure.helpers import FakeCredential, lay_out_artifacts
+from tests.azure.helpers import FakeCredential, lay_out_artifacts, make_token
 
 spark = pytest.importorskip("azure.synapse.spark", reason="pip install azure-synapse-spark")
 
@@ -49,8 +49,15 @@ def test_create_get_list_and_success(livy, client: SparkClient) -> None:
     assert job.livy_info.success_at is not None and job.livy_info.running_at is not None
     assert job.scheduler.current_state == "Ended"
     assert job.tags == {"layer": "bronze"}
-    assert "hello from the job" in job.log_lines
     assert job.app_id and job.app_id.startswith("application_")
+    # as on Synapse: the batch's log is the launcher's; the job's output is in the driver log
+    assert "hello from the job" not in job.log_lines and f"Submitting application {job.app_id} to ResourceManager" \
+        in job.log_lines
+    history = (f"{livy.url}/sparkhistory/api/v1/sparkpools/pool1/livyid/{created.id}/applications/{job.app_id}"
+               "/driverlog/stdout/")
+    answer = requests.get(history, params={"isDownload": "true"}, timeout=10,
+                          headers={"Authorization": f"Bearer {make_token()}"})
+    assert answer.status_code == 200 and "hello from the job" in answer.text.splitlines()
 
     listing = client.spark_batch.get_spark_batch_jobs(from_parameter=0, size=20, detailed=True, **HTTP)
     assert listing.total >= 1 and created.id in [s.id for s in listing.sessions]
@@ -90,8 +97,12 @@ def test_missing_file_is_a_dead_batch_and_bad_requests_are_rejected(livy, client
         client.spark_batch.get_spark_batch_job(99999, **HTTP)
 
 
-def test_requests_without_a_bearer_token_are_refused(livy) -> None:
+def test_requests_without_a_valid_token_are_refused(livy) -> None:
     url = f"{livy.url}/livyApi/versions/2019-11-01-preview/sparkPools/pool1/batches"
     assert requests.get(url, timeout=10).status_code == 401
+    for token, reason in [("t", "IDX14100"), (make_token(audience="https://storage.azure.com"), "IDX10214"),
+                          (make_token(expires_on=1_000_000_000), "IDX10223")]:
+        answer = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert answer.status_code == 401 and reason in answer.json()["message"]
     assert requests.post(url, json={"name": "x", "file": "y", "bogus": 1},
-                         headers={"Authorization": "Bearer t"}, timeout=10).status_code == 400
+                         headers={"Authorization": f"Bearer {make_token()}"}, timeout=10).status_code == 400

@@ -78,6 +78,7 @@ class DfsStandIn:
         self.calls: list[Call] = []
         self.fail: Callable[[str, str, dict[str, str]], tuple[int, str] | None] | None = None
         self._pending: dict[Path, bytearray] = {}
+        self._is_rename = False
         self._lock = threading.Lock()
 
     # -- wiring ------------------------------------------------------------------------------
@@ -101,6 +102,7 @@ class DfsStandIn:
         path = unquote(parts.path)
         status, out_headers, out_body = 500, {}, b""
         try:
+            self._is_rename = "x-ms-rename-source" in headers
             if self.fail is not None:
                 forced = self.fail(method, path, query)
                 if forced is not None:
@@ -149,6 +151,16 @@ class DfsStandIn:
                 if not target.is_file():
                     raise _Error(404, "BlobNotFound")
                 data = target.read_bytes()
+                wanted = headers.get("x-ms-range") or headers.get("Range")
+                if wanted and wanted.startswith("bytes="):  # what the SDK's downloader asks for, chunk by chunk
+                    first, _, last = wanted[6:].partition("-")
+                    start = int(first)
+                    end = min(int(last) if last else len(data) - 1, len(data) - 1)
+                    if data and start >= len(data):
+                        raise _Error(416, "InvalidRange")
+                    chunk = data[start:end + 1]
+                    return 206, {**self._file_headers(target), "Content-Length": str(len(chunk)),
+                                 "Content-Range": f"bytes {start}-{max(end, start)}/{len(data)}"}, chunk
                 return 200, {**self._file_headers(target), "Content-Length": str(len(data))}, data
         raise _Error(400, "UnsupportedByStandIn", f"{method} {service} {path} {sorted(query)} is not served")
 
@@ -268,6 +280,21 @@ class DfsStandIn:
                 entry["isDirectory"] = "true"
             paths.append(entry)
         return 200, {"Content-Type": "application/json;charset=utf-8"}, json.dumps({"paths": paths}).encode()
+
+    def fail_rename(self, nth: int, status: int = 403, code: str = "AuthorizationPermissionMismatch") -> None:
+        """Fail the ``nth`` directory rename from now on (1 = the next one): e.g. 2 for the second rename of
+        an overwrite (the new version into place, after the old one was renamed aside)."""
+        seen = 0
+
+        def rule(method: str, path: str, query: dict[str, str]) -> tuple[int, str] | None:
+            nonlocal seen
+            if method == "PUT" and self._is_rename:
+                seen += 1
+                if seen == nth:
+                    return status, code
+            return None
+
+        self.fail = rule
 
     # -- test helpers ------------------------------------------------------------------------
     def mutations(self) -> list[Call]:

@@ -11,15 +11,26 @@ It serves the ``SparkBatch`` subset of Microsoft's published spec
 * ``DELETE /batches/{id}``   cancel: the driver is killed and the batch ends ``killed`` / ``Cancelled``
 * ``GET /batches/{id}/log``  Livy's log endpoint (``from``, ``size``; the tail when ``from`` is absent)
 * ``GET /batches/{id}/state`` Livy's state endpoint
+* ``GET /sparkhistory/api/v1/sparkpools/{pool}/livyid/{id}/applications/{appId}/driverlog/{stderr|stdout}/``
+  the driver's output, as Synapse's Spark history server serves it (``text/plain``)
+
+As on a real workspace, a batch's ``log`` (and ``/log``) holds the launcher's lines only; what the job
+prints goes to the driver's stdout/stderr, served by the history endpoint.
 
 Livy states: ``not_started`` -> ``starting`` -> ``running`` -> ``success`` | ``dead`` | ``killed``,
 with Synapse's ``result`` (``Uncertain`` until the end, then ``Succeeded`` / ``Failed`` / ``Cancelled``).
-Every request needs an ``Authorization: Bearer ...`` header (401 otherwise).
+Every request needs an ``Authorization: Bearer <JWT>`` header whose ``aud`` is
+``https://dev.azuresynapse.net`` and whose ``exp`` has not passed (401 otherwise, with Entra's IDX error
+text; the signature is not checked). Tests can inject failures (5xx, 401) into chosen requests with
+:meth:`SynapseLivyStandIn.inject`.
 
 Each batch runs as YARN would run it: a fresh working directory, ``archives`` extracted into it under
 their ``#alias`` (default: the file name), ``files`` copied into it, then
 ``spark-submit [--py-files pyFiles] [--conf k=v ...] file args...`` with that directory as the working
-directory. ``abfss://fs@account.dfs.core.windows.net/p`` URIs resolve to ``{storage_root}/account/fs/p``,
+directory, and the pool's Python: by default one with pyspark, py4j and delta only (no pydantic, PyYAML
+or tenacity; see :func:`pool_python`), so a batch succeeds only when it ships its dependencies. As on
+YARN, ``spark.yarn.appMasterEnv.NAME`` settings become the driver's environment, and the agent's
+``PYTHONPATH`` never reaches the driver. ``abfss://fs@account.dfs.core.windows.net/p`` URIs resolve to ``{storage_root}/account/fs/p``,
 the layout the ADLS stand-in writes. Sizes (driverMemory, numExecutors, ...) are recorded, not applied.
 
 Run it by hand (e.g. for ``Submit-SynapseSparkJob.ps1 -Endpoint http://127.0.0.1:8998``)::
@@ -29,9 +40,11 @@ Run it by hand (e.g. for ``Submit-SynapseSparkJob.ps1 -Endpoint http://127.0.0.1
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -47,9 +60,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.standins.adls_dfs import local_path
 
-__all__ = ["SynapseLivyStandIn", "DELTA_SUBMIT_ARGS", "LOCAL_SUBMIT_ARGS"]
+__all__ = ["SynapseLivyStandIn", "DELTA_SUBMIT_ARGS", "LOCAL_SUBMIT_ARGS", "pool_python", "SYNAPSE_AUDIENCE"]
 
 API_VERSION = "2019-11-01-preview"
+SYNAPSE_AUDIENCE = "https://dev.azuresynapse.net"
+# what a Synapse 3.5 pool without our packages has: Spark's Python side and Delta's, nothing else of ours
+POOL_PACKAGES = ("pyspark", "py4j", "delta")
+_HISTORY = re.compile(
+    r"^/sparkhistory/api/v1/sparkpools/(?P<pool>[^/]+)/livyid/(?P<id>\d+)/applications/(?P<app>[^/]+)"
+    r"/driverlog/(?P<stream>stderr|stdout)/?$"
+)
 
 LOCAL_SUBMIT_ARGS: tuple[str, ...] = (
     "--master", "local[2]",
@@ -88,6 +108,72 @@ class _BadRequest(Exception):
     pass
 
 
+def pool_python(cache_dir: Path) -> str:
+    """A Python like a Synapse pool's without our dependencies: a venv without system site-packages that
+    sees only ``pyspark``, ``py4j`` and ``delta`` (linked from this interpreter's site-packages).
+
+    Made once per ``cache_dir``; returns the interpreter's path.
+    """
+    import importlib.util
+    import venv
+
+    cache_dir = Path(cache_dir)
+    python = cache_dir / "pool-venv" / "bin" / "python"
+    if python.exists():
+        return str(python)
+    site = cache_dir / "pool-site"
+    site.mkdir(parents=True, exist_ok=True)
+    for package in POOL_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError(f"{package} is not installed here; the pool Python needs it")
+        source = Path(next(iter(spec.submodule_search_locations)))
+        link = site / package
+        if not link.exists():
+            link.symlink_to(source, target_is_directory=True)
+    venv.EnvBuilder(system_site_packages=False, with_pip=False, symlinks=True).create(cache_dir / "pool-venv")
+    (site_packages,) = (cache_dir / "pool-venv" / "lib").glob("python3*/site-packages")
+    (site_packages / "synapse_pool.pth").write_text(f"{site}\n")
+    return str(python)
+
+
+def _jwt_claims(token: str) -> dict[str, Any] | None:
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def _token_problem(auth: str, audience: str) -> str | None:
+    """Why Entra-issued-token validation would refuse this header, or None."""
+    if not auth.startswith("Bearer ") or not auth[7:].strip():
+        return "A bearer token is required."
+    claims = _jwt_claims(auth[7:].strip())
+    if claims is None:
+        return "IDX14100: JWT is not well formed."
+    if claims.get("aud") not in (audience, audience + "/"):
+        return f"IDX10214: Audience validation failed. Audience: '{claims.get('aud')}'. Did not match: '{audience}'."
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or exp <= dt.datetime.now(dt.UTC).timestamp():
+        return f"IDX10223: Lifetime validation failed. The token is expired. ValidTo: '{exp}'."
+    return None
+
+
+@dataclass
+class _Fault:
+    status: int
+    remaining: int
+    method: str | None
+    path: str | None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (self.path is None or self.path in path)
+
+
 @dataclass
 class _Batch:
     id: int
@@ -103,6 +189,7 @@ class _Batch:
     cancel_requested_at: str | None = None
     process: subprocess.Popen[bytes] | None = None
     workdir: Path | None = None
+    exit_code: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set_state(self, state: str) -> None:
@@ -157,6 +244,13 @@ class _Batch:
         return body
 
 
+def _driver_output(batch: _Batch, stream: str) -> str | None:
+    if batch.workdir is None or batch.app_id is None:
+        return None
+    path = batch.workdir / f"driver.{stream}"
+    return path.read_text("utf-8", "replace") if path.exists() else ""
+
+
 class SynapseLivyStandIn:
     """The server. Use as a context manager; ``url`` is the workspace endpoint to give clients.
 
@@ -170,6 +264,9 @@ class SynapseLivyStandIn:
         env: extra environment variables for the driver.
         serve_log_endpoint: serve Livy's ``/batches/{id}/log`` (not in the Synapse spec); when false it
             answers 404 and clients must read the ``log`` lines of the batch itself.
+        python: the pool's Python for the driver and the executors (default: :func:`pool_python`, made
+            under ``work_root``: pyspark and delta only).
+        audience: the token audience accepted.
     """
 
     def __init__(
@@ -183,6 +280,8 @@ class SynapseLivyStandIn:
         work_root: Path | None = None,
         env: dict[str, str] | None = None,
         serve_log_endpoint: bool = True,
+        python: str | None = None,
+        audience: str = SYNAPSE_AUDIENCE,
     ) -> None:
         self.storage_root = Path(storage_root)
         self.pools = set(pools)
@@ -192,6 +291,10 @@ class SynapseLivyStandIn:
         self.work_root = Path(work_root or tempfile.mkdtemp(prefix="livy-standin-"))
         self.env = dict(env or {})
         self.serve_log_endpoint = serve_log_endpoint
+        self.python = python or pool_python(self.work_root / "_pool")
+        self.audience = audience
+        self.faults: list[_Fault] = []
+        self.refused: list[tuple[str, str, str]] = []
         self.batches: dict[int, _Batch] = {}
         self.requests: list[tuple[str, str]] = []
         self._next_id = 0
@@ -239,6 +342,26 @@ class SynapseLivyStandIn:
         while batch.state not in _TERMINAL and dt.datetime.now().timestamp() < deadline:
             threading.Event().wait(0.1)
         return batch.state
+
+    def inject(self, status: int, count: int = 1, *, method: str | None = None, path: str | None = None) -> None:
+        """Answer the next ``count`` matching requests (method, a substring of the path) with ``status``."""
+        self.faults.append(_Fault(status, count, method, path))
+
+    def _fault(self, method: str, path: str) -> int | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.remaining > 0 and fault.matches(method, path):
+                    fault.remaining -= 1
+                    return fault.status
+        return None
+
+    def wait_for_state(self, batch_id: int, state: str, timeout: float = 120.0) -> bool:
+        """Block until a batch reaches ``state`` (or ends); True when it did."""
+        batch = self.batches[batch_id]
+        deadline = dt.datetime.now().timestamp() + timeout
+        while batch.state != state and batch.state not in _TERMINAL and dt.datetime.now().timestamp() < deadline:
+            threading.Event().wait(0.1)
+        return batch.state == state
 
     # -- API ---------------------------------------------------------------------------------
     def create(self, pool: str, body: Any) -> _Batch:
@@ -309,29 +432,43 @@ class SynapseLivyStandIn:
             batch.log.append(f"stand-in: could not prepare the batch: {type(err).__name__}: {err}")
             batch.set_state("dead")
             return
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_GATEWAY", "PYTEST_"))}
-        env.setdefault("PYSPARK_PYTHON", sys.executable)
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PYSPARK_", "PYTEST_", "VIRTUAL_ENV")) and k not in ("PYTHONPATH", "PYTHONHOME")}
+        env["PYSPARK_PYTHON"] = self.python
+        env["PYSPARK_DRIVER_PYTHON"] = self.python
         env.update(self.env)
-        batch.log.append("stdout: ")
+        prefix = "spark.yarn.appMasterEnv."
+        for key, value in (request.get("conf") or {}).items():
+            if key.startswith(prefix):  # YARN puts these in the driver's (application master's) environment
+                env[key[len(prefix):]] = value
         with batch.lock:
             if batch.cancel_requested_at:
                 batch.set_state("killed")
                 return
-            batch.process = subprocess.Popen(
-                command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
             batch.app_id = f"application_{int(dt.datetime.now().timestamp())}_{batch.id:04d}"
+            stdout = (workdir / "driver.stdout").open("wb")
+            stderr = (workdir / "driver.stderr").open("wb")
+            batch.process = subprocess.Popen(
+                command, cwd=workdir, env=env, stdout=stdout, stderr=stderr, start_new_session=True,
+            )
+            batch.log.extend(["stdout: ", f"Submitting application {batch.app_id} to ResourceManager",
+                              f"Application report for {batch.app_id} (state: RUNNING)"])
             batch.set_state("running")
-        assert batch.process.stdout is not None
-        for raw in batch.process.stdout:
-            batch.log.append(raw.decode("utf-8", "replace").rstrip("\n"))
         code = batch.process.wait()
+        stdout.close()
+        stderr.close()
         with batch.lock:
+            batch.exit_code = code
+            final = "SUCCEEDED" if code == 0 and not batch.cancel_requested_at else (
+                "KILLED" if batch.cancel_requested_at else "FAILED")
+            batch.log.extend([f"Application report for {batch.app_id} (state: FINISHED, final status: {final})",
+                              "", "stderr: ", "", "YARN Diagnostics: "])
             if batch.cancel_requested_at:
+                batch.log.append("Application killed by user.")
                 batch.set_state("killed")
             else:
-                batch.log.append(f"stand-in: spark-submit exited with code {code}")
+                if code != 0:
+                    batch.log.append(f"User application exited with status {code}")
                 batch.set_state("success" if code == 0 else "dead")
 
     def _resolve(self, uri: str) -> Path:
@@ -381,6 +518,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_text(self, status: int, text: str) -> None:
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _dispatch(self, method: str) -> None:
         stand_in = self.server_ref
         parts = urlsplit(self.path)
@@ -388,9 +533,25 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not auth[7:].strip():
-            self._send(401, {"code": "Unauthorized", "message": "A bearer token is required."})
+        fault = stand_in._fault(method, parts.path)
+        if fault is not None:
+            code = {401: "Unauthorized", 429: "TooManyRequests"}.get(fault, "ServiceUnavailable")
+            self._send(fault, {"code": code, "message": f"injected by the stand-in ({fault})"})
+            return
+        problem = _token_problem(self.headers.get("Authorization", ""), stand_in.audience)
+        if problem is not None:
+            stand_in.refused.append((method, parts.path, problem))
+            self._send(401, {"code": "Unauthorized", "message": f"Token Authentication failed - {problem}"})
+            return
+        history = _HISTORY.match(parts.path)
+        if history is not None and method == "GET":
+            batch = stand_in.batches.get(int(history["id"]))
+            text = None if batch is None or batch.pool != history["pool"] or batch.app_id != history["app"] \
+                else _driver_output(batch, history["stream"])
+            if text is None:
+                self._send(404, {"code": "NotFound", "message": f"{parts.path} not found"})
+            else:
+                self._send_text(200, text)
             return
         segments = [s for s in parts.path.split("/") if s]
         prefix = ["livyApi", "versions", API_VERSION, "sparkPools"]
@@ -464,6 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     submit_args = LOCAL_SUBMIT_ARGS if args.no_delta else LOCAL_SUBMIT_ARGS + DELTA_SUBMIT_ARGS
     stand_in = SynapseLivyStandIn(args.storage_root, pools=tuple(args.pool or ["pool1"]), submit_args=submit_args)
+    sys.stderr.write("tokens must be JWTs for https://dev.azuresynapse.net that have not expired\n")
     stand_in.start(args.port)
     sys.stderr.write(f"Synapse Livy stand-in on {stand_in.url} (pools: {sorted(stand_in.pools)})\n")
     try:
