@@ -203,37 +203,40 @@ def run_peer_comparison(rows: int, *, pairs: int = 3, warmup_pairs: int = 0, del
     landing_bytes = sum(f.stat().st_size for f in files)
     results: dict[str, list[dict[str, Any]]] = {"medallion": [], "peer": []}
     mismatches: list[str] = []
+    def one_pair(i: int) -> None:
+        counted = i >= warmup_pairs
+        pdir = work / f"pair-{i}"
+        shutil.rmtree(pdir, ignore_errors=True)
+        landing_root = pdir / "landing"
+        (landing_root / pipeline.source.path).mkdir(parents=True)
+        for f in files:
+            os.link(f, landing_root / pipeline.source.path / f.name)
+        conf_dir = pdir / "conf"
+        _env_file(conf_dir, landing_root, pdir / "medallion", spark_conf)
+        spec = peer_spec(pipeline, landing_root / pipeline.source.path, pdir / "peer", spark_conf, columns)
+
+        def medallion() -> None:
+            r = run_medallion_process(Path(pipeline_path), conf_dir)
+            mismatches.extend(_check_medallion(r.pop("summary"), manifest))
+            if counted:
+                results["medallion"].append(r)
+            log.info("pair %d medallion: %.1f s %s", i, r["wall"], r["layers"])
+
+        def peer() -> None:
+            r = run_peer_process(python, spec, pdir / "peer-spec.json")
+            if r["rows"].get("bronze") not in (None, manifest["bronze"]["rows"]):
+                mismatches.append(f"peer bronze rows: expected {manifest['bronze']['rows']}, got {r['rows']['bronze']}")
+            if counted:
+                results["peer"].append(r)
+            log.info("pair %d peer: %.1f s %s", i, r["wall"], r["layers"])
+
+        for call in (medallion, peer) if i % 2 == 0 else (peer, medallion):
+            call()
+        shutil.rmtree(pdir, ignore_errors=True)
+
     try:
         for i in range(warmup_pairs + pairs):
-            counted = i >= warmup_pairs
-            pdir = work / f"pair-{i}"
-            shutil.rmtree(pdir, ignore_errors=True)
-            landing_root = pdir / "landing"
-            (landing_root / pipeline.source.path).mkdir(parents=True)
-            for f in files:
-                os.link(f, landing_root / pipeline.source.path / f.name)
-            conf_dir = pdir / "conf"
-            _env_file(conf_dir, landing_root, pdir / "medallion", spark_conf)
-            spec = peer_spec(pipeline, landing_root / pipeline.source.path, pdir / "peer", spark_conf, columns)
-
-            def medallion() -> None:
-                r = run_medallion_process(Path(pipeline_path), conf_dir)
-                mismatches.extend(_check_medallion(r.pop("summary"), manifest))
-                if counted:
-                    results["medallion"].append(r)
-                log.info("pair %d medallion: %.1f s %s", i, r["wall"], r["layers"])
-
-            def peer() -> None:
-                r = run_peer_process(python, spec, pdir / "peer-spec.json")
-                if r["rows"].get("bronze") not in (None, manifest["bronze"]["rows"]):
-                    mismatches.append(f"peer bronze rows: expected {manifest['bronze']['rows']}, got {r['rows']['bronze']}")
-                if counted:
-                    results["peer"].append(r)
-                log.info("pair %d peer: %.1f s %s", i, r["wall"], r["layers"])
-
-            for call in (medallion, peer) if i % 2 == 0 else (peer, medallion):
-                call()
-            shutil.rmtree(pdir, ignore_errors=True)
+            one_pair(i)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
