@@ -19,6 +19,10 @@ equivalents" of the layer's source, peak JVM heap; for the silver MERGE Delta's 
 whether it rewrote only files holding touched keys; for the incremental run its cost as a fraction of
 the full run; and peak memory (JVM heap, JVM RSS, Python RSS). See :mod:`benchmarks.measure` for how
 each number is taken. Prints a table and writes ``{out}/benchmark.json``.
+
+Each scale ends with a no-op run of all layers in the warm JVM (:func:`measure_noop`). ``--many-files``
+adds the many-files bronze probe (:mod:`benchmarks.many_files`), ``--peer-rows`` the whole-process
+comparison with lakehouse-engine 1.24.0 (:mod:`benchmarks.peer`).
 """
 from __future__ import annotations
 
