@@ -19,6 +19,10 @@ equivalents" of the layer's source, peak JVM heap; for the silver MERGE Delta's 
 whether it rewrote only files holding touched keys; for the incremental run its cost as a fraction of
 the full run; and peak memory (JVM heap, JVM RSS, Python RSS). See :mod:`benchmarks.measure` for how
 each number is taken. Prints a table and writes ``{out}/benchmark.json``.
+
+Each scale ends with a no-op run of all layers in the warm JVM (:func:`measure_noop`). ``--many-files``
+adds the many-files bronze probe (:mod:`benchmarks.many_files`), ``--peer-rows`` the whole-process
+comparison with lakehouse-engine 1.24.0 (:mod:`benchmarks.peer`).
 """
 from __future__ import annotations
 
@@ -38,13 +42,15 @@ from typing import Any
 from benchmarks.datagen import generate
 from benchmarks.measure import Measurement, Meter, dir_bytes, median
 
-__all__ = ["TARGETS", "run_benchmark", "run_scale", "format_table", "format_markdown", "main"]
+__all__ = ["TARGETS", "bench_session", "layer_context", "measure_noop", "run_benchmark", "run_scale", "format_table",
+           "format_markdown", "main"]
 
 log = logging.getLogger("benchmarks.run")
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = ("bronze", "silver", "gold")
-TARGETS = {"bronze": 1.10, "silver": 1.25, "gold": 1.20, "incremental_fraction": 0.05, "source_scans": 1.0}
+TARGETS = {"bronze": 1.10, "silver": 1.25, "gold": 1.20, "incremental_fraction": 0.10, "source_scans": 1.0,
+           "noop_seconds": 3.0, "noop_config_sql_seconds": 0.5}
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)  # the injected clock of every medallion run
 
 
@@ -69,7 +75,8 @@ def _layer_fn(layer: str) -> Callable[..., Any] | None:
         return None
 
 
-def _context(run_id: str) -> Any:
+def layer_context(run_id: str) -> Any:
+    """The RunContext of one measured layer call (the injected clock ``NOW``)."""
     from medallion.outcome import RunContext
 
     return RunContext(run_id, NOW)
@@ -138,12 +145,63 @@ def _summary(ms: list[Measurement], source_bytes: int | None) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- the no-op run
+
+
+def measure_noop(spark: Any, meter: Meter, env: Any, pipeline_path: str | Path) -> dict[str, Any]:
+    """A run of all three layers with nothing new, in this (warm) JVM, as ``medallion run`` does it.
+
+    Breakdown: loading + validating the config files (pydantic), parsing the pipeline's SQL with Spark's
+    parser, then ``run_pipeline`` over bronze, silver and gold (each layer's own seconds from its run-log
+    record; "run log" is the rest: appending one record per layer). Then each layer once more on its own
+    under a job group, for its Spark jobs. Target: the whole <= 3 s, config + SQL <= 0.5 s of it.
+    """
+    import time
+
+    from medallion.config import load_pipeline
+    from medallion.config_validation import validate_pipeline_sql as validate_sql
+    from medallion.runner import run_pipeline
+
+    t0 = time.perf_counter()
+    pipeline = load_pipeline(pipeline_path)
+    t1 = time.perf_counter()
+    validate_sql(spark, pipeline, file=str(pipeline_path))
+    t2 = time.perf_counter()
+    m, report = meter.time("noop-all", lambda: run_pipeline(spark, env, pipeline, list(LAYERS)))
+    layers = {r.layer: {"seconds": round(r.duration_seconds or 0.0, 3), "status": str(r.status),
+                        "rows_in": r.outcome.rows_in, "rows_out": r.outcome.rows_out} for r in report.results}
+    for layer in LAYERS:
+        lm, _ = meter.time(f"noop-{layer}", lambda layer=layer: run_pipeline(spark, env, pipeline, [layer]))
+        layers.setdefault(layer, {}).update(jobs=lm.jobs, seconds_alone=round(lm.seconds, 3))
+    config_s, sql_s = t1 - t0, t2 - t1
+    total = config_s + sql_s + m.seconds
+    out = {
+        "config_seconds": round(config_s, 3),
+        "sql_parse_seconds": round(sql_s, 3),
+        "run_seconds": round(m.seconds, 3),
+        "run_log_seconds": round(m.seconds - sum(v["seconds"] for v in layers.values()), 3),
+        "total_seconds": round(total, 3),
+        "jobs": m.jobs,
+        "layers": layers,
+        "target_seconds": TARGETS["noop_seconds"],
+        "target_config_sql_seconds": TARGETS["noop_config_sql_seconds"],
+        "met": total <= TARGETS["noop_seconds"],
+        "config_sql_met": config_s + sql_s <= TARGETS["noop_config_sql_seconds"],
+    }
+    log.info("no-op run: %.2f s (config %.3f, SQL %.3f, layers %s)", total, config_s, sql_s,
+             {k: v["seconds"] for k, v in layers.items()})
+    return out
+
+
 # --------------------------------------------------------------------------- one scale
 
 
 def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3, warmup: int = 1, seed: int = 7,
-              incremental_fraction: float = 0.01) -> dict[str, Any]:
-    """Benchmark one dataset size; returns the per-layer report (see the module docstring)."""
+              incremental_fraction: float = 0.01, pipeline_path: str | Path | None = None) -> dict[str, Any]:
+    """Benchmark one dataset size; returns the per-layer report (see the module docstring).
+
+    With ``pipeline_path``, the last repetition ends with a no-op run of all layers (:func:`measure_noop`).
+    """
     from pyspark.sql import functions as F
 
     from benchmarks.baselines import bronze_baseline, gold_baseline, silver_baseline
@@ -170,6 +228,7 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
     base_merge_inc: list[dict[str, Any]] = []
     checks: list[str] = []
     sizes: dict[str, int] = {}
+    noop: dict[str, Any] = {}
 
     def repetition(rep: int) -> None:
         counted = rep >= warmup
@@ -201,7 +260,7 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
             def run_medallion() -> None:
                 if fn is None:
                     return
-                context = _context(f"bench-{rows}-{rep}-{phase}-{layer}")
+                context = layer_context(f"bench-{rows}-{rep}-{phase}-{layer}")
                 m, result = meter.time(f"medallion-{phase}-{layer}", lambda: fn(spark, env, pipeline, context))
                 m.extra.update(rows_in=result.rows_in, rows_out=result.rows_out)
                 for name, value in expect.items():
@@ -265,6 +324,8 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
                 mi.update(files_in_table_before=files_before, files_holding_touched_keys=touched)
                 merge_inc.append(mi)
         step("incremental", "gold", inc, gold_base, {})
+        if pipeline_path is not None and counted and rep == warmup + runs - 1 and fns["gold"] is not None:
+            noop.update(measure_noop(spark, meter, env, pipeline_path))
         shutil.rmtree(rdir, ignore_errors=True)
 
     for rep in range(warmup + runs):
@@ -285,6 +346,7 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
                          "incremental": merge_inc[-1] if merge_inc else {},
                          "baseline_incremental": base_merge_inc[-1] if base_merge_inc else {}},
         "count_mismatches": sorted(set(checks)),
+        "noop": noop,
     }
     for layer in LAYERS:
         entry: dict[str, Any] = {"target_ratio": TARGETS[layer]}
@@ -371,8 +433,14 @@ def _meta(spark: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 def run_benchmark(spark: Any, rows: Sequence[int], *, runs: int = 3, warmup: int = 1, seed: int = 7,
                   out: str | Path | None = None, work: str | Path | None = None, warmup_rows: int | None = None,
-                  pipeline_path: str | Path = REPO / "conf" / "pipelines" / "orders.yaml") -> dict[str, Any]:
+                  pipeline_path: str | Path = REPO / "conf" / "pipelines" / "orders.yaml",
+                  many_files: Sequence[int] = (), rows_per_file: int = 10,
+                  peer_rows: int | None = None, peer_pairs: int = 3, peer_warmup_pairs: int = 1) -> dict[str, Any]:
     """Run every scale and write ``{out}/benchmark.json``; returns the report.
+
+    ``many_files``: file counts for the many-files probe (:mod:`benchmarks.many_files`), bronze only, in this
+    JVM. ``peer_rows``: also compare whole processes against lakehouse-engine (:mod:`benchmarks.peer`) on a
+    dataset of that size, ``peer_pairs`` measured pairs after ``peer_warmup_pairs`` uncounted ones.
 
     With ``warmup_rows``, the ``warmup`` repetitions run once, on a dataset of that size, before all scales
     (the JVM is as warm after a small run as after a large one), and no scale repeats them.
@@ -388,7 +456,8 @@ def run_benchmark(spark: Any, rows: Sequence[int], *, runs: int = 3, warmup: int
         work = tmp
     work = Path(work)
     args = {"rows": list(rows), "runs": runs, "warmup": warmup, "warmup_rows": warmup_rows, "seed": seed,
-            "pipeline": str(pipeline_path)}
+            "pipeline": str(pipeline_path), "many_files": list(many_files), "rows_per_file": rows_per_file,
+            "peer_rows": peer_rows, "peer_pairs": peer_pairs}
     report: dict[str, Any] = {"meta": _meta(spark, args), "scales": []}
     try:
         if warmup_rows:
@@ -396,7 +465,20 @@ def run_benchmark(spark: Any, rows: Sequence[int], *, runs: int = 3, warmup: int
             run_scale(spark, pipeline, warmup_rows, work, runs=0, warmup=warmup, seed=seed)
             warmup = 0
         for n in rows:
-            report["scales"].append(run_scale(spark, pipeline, n, work, runs=runs, warmup=warmup, seed=seed))
+            report["scales"].append(run_scale(spark, pipeline, n, work, runs=runs, warmup=warmup, seed=seed,
+                                              pipeline_path=pipeline_path))
+        if many_files:
+            from benchmarks.many_files import run_probe
+
+            report["many_files"] = run_probe(spark, pipeline, many_files, rows_per_file=rows_per_file,
+                                             work=work / "many-files")
+        if peer_rows:
+            from benchmarks.peer import run_peer_comparison
+
+            report["peer"] = run_peer_comparison(
+                peer_rows, pairs=peer_pairs, warmup_pairs=peer_warmup_pairs, seed=seed, work=work / "peer",
+                master=spark.sparkContext.master, driver_memory=spark.sparkContext.getConf().get("spark.driver.memory", "3g"),
+                pipeline_path=Path(pipeline_path))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -447,8 +529,26 @@ def format_table(report: dict[str, Any]) -> str:
                      f"JVM RSS peak {mem['jvm_peak_rss_mb']} MiB, Python RSS peak {mem['python_peak_rss_mb']} MiB")
         if scale["count_mismatches"]:
             lines.append("COUNT MISMATCHES: " + "; ".join(scale["count_mismatches"]))
+        if scale.get("noop"):
+            lines.append(_noop_line(scale["noop"]))
         lines.append("")
+    if report.get("many_files"):
+        from benchmarks.many_files import format_probe
+
+        lines += ["many-files probe (bronze):", format_probe(report["many_files"]), ""]
+    if report.get("peer"):
+        from benchmarks.peer import format_peer
+
+        lines += ["lakehouse-engine peer (whole processes):", format_peer(report["peer"]), ""]
     return "\n".join(lines)
+
+
+def _noop_line(n: dict[str, Any]) -> str:
+    layers = ", ".join(f"{k} {v['seconds']:.2f} s ({v.get('jobs', '-')} jobs)" for k, v in n["layers"].items())
+    return (f"no-op run (warm JVM): {n['total_seconds']:.2f} s (target <= {n['target_seconds']}: "
+            f"{_met(n['met'])}) = config {n['config_seconds']:.3f} s + SQL parsing {n['sql_parse_seconds']:.3f} s "
+            f"(target <= {n['target_config_sql_seconds']}: {_met(n['config_sql_met'])}) + {layers} + run log "
+            f"{n['run_log_seconds']:.2f} s; {n['jobs']} Spark jobs in all")
 
 
 def _met(flag: bool | None) -> str:
@@ -525,7 +625,27 @@ def format_markdown(report: dict[str, Any]) -> str:
         ]
         if scale["count_mismatches"]:
             out += ["Count mismatches against the generator's manifest: " + "; ".join(scale["count_mismatches"]), ""]
+        if scale.get("noop"):
+            out += ["Per-run constant: " + _noop_line(scale["noop"]) + ".", ""]
+    if report.get("many_files"):
+        from benchmarks.many_files import format_probe
+
+        out += ["### Many small files (bronze only, 10 rows a file)", "", format_probe(report["many_files"]), ""]
+    if report.get("peer"):
+        from benchmarks.peer import format_peer
+
+        p = report["peer"]
+        out += [f"### lakehouse-engine 1.24.0, same flow, whole processes ({p['rows']:,} rows in "
+                f"{p['deliveries']} files, median of {len(p['pairs']['medallion'])} pairs)", "", format_peer(p), ""]
     return "\n".join(out)
+
+
+def bench_session(master: str = "local[2]", driver_memory: str = "3g") -> Any:
+    """The benchmark's Spark session: medallion's local session with these settings."""
+    from medallion.session import get_spark
+
+    return get_spark({"spark.master": master, "spark.driver.memory": driver_memory,
+                      "spark.sql.shuffle.partitions": "4"}, app_name="medallion-benchmarks")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -546,6 +666,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-memory", default="3g")
     parser.add_argument("--markdown", default=None, help="also write the results as Markdown here")
+    parser.add_argument("--many-files", type=int, nargs="*", default=[], metavar="N",
+                        help="many-files probe: landing zones of N small files each (e.g. 1000 20000)")
+    parser.add_argument("--rows-per-file", type=int, default=10, help="rows per file of the many-files probe")
+    parser.add_argument("--peer-rows", type=int, default=None,
+                        help="compare whole processes against lakehouse-engine 1.24.0 on this many rows")
+    parser.add_argument("--peer-pairs", type=int, default=3, help="measured pairs of the peer comparison")
+    parser.add_argument("--peer-warmup-pairs", type=int, default=1, help="uncounted pairs first")
+    parser.add_argument("--skip-scales", action="store_true",
+                        help="run only the many-files probe and/or the peer comparison")
     args = parser.parse_args(argv)
     rows = list(args.rows)
     if args.scale_runs:
@@ -555,12 +684,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("medallion").setLevel(logging.WARNING)
     os.environ.setdefault("MEDALLION_SPARK_LOG_LEVEL", "ERROR")
 
-    from medallion.session import get_spark
-
-    spark = get_spark({"spark.master": args.master, "spark.driver.memory": args.driver_memory,
-                       "spark.sql.shuffle.partitions": "4"}, app_name="medallion-benchmarks")
-    report = run_benchmark(spark, rows, runs=args.runs, warmup=args.warmup, seed=args.seed, out=args.out,
-                           work=args.work, warmup_rows=args.warmup_rows, pipeline_path=args.pipeline)
+    spark = bench_session(args.master, args.driver_memory)
+    report = run_benchmark(spark, [] if args.skip_scales else rows, runs=args.runs, warmup=args.warmup,
+                           seed=args.seed, out=args.out, work=args.work,
+                           warmup_rows=None if args.skip_scales else args.warmup_rows, pipeline_path=args.pipeline,
+                           many_files=args.many_files, rows_per_file=args.rows_per_file, peer_rows=args.peer_rows,
+                           peer_pairs=args.peer_pairs, peer_warmup_pairs=args.peer_warmup_pairs)
     print(format_table(report))
     if args.markdown:
         Path(args.markdown).write_text(format_markdown(report) + "\n", encoding="utf-8")

@@ -200,6 +200,12 @@ class SilverConfig(_Model):
     expectations: list[Expectation] = Field(default_factory=list)
     dlq_table: Identifier | None = None
     max_quarantine_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+    deletion_vectors: bool = Field(
+        default=False,
+        description="Opt-in: Delta deletion vectors on the silver table, so an incremental MERGE marks changed "
+        "rows instead of rewriting every file holding a touched key. Raises the table protocol: Synapse Spark "
+        "3.4+/Fabric read it, Synapse serverless SQL does not.",
+    )
 
     @model_validator(mode="after")
     def _check_references(self) -> SilverConfig:

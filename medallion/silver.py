@@ -72,6 +72,23 @@ __all__ = ["run_silver", "plan_range", "BronzeRange", "prepare", "merge_spec", "
 log = logging.getLogger(__name__)
 
 _TABLE_PROPERTIES = {"delta.enableChangeDataFeed": "true"}
+_DELETION_VECTORS = "delta.enableDeletionVectors"
+
+
+def table_properties(silver: SilverConfig) -> dict[str, str]:
+    """The silver table's properties: change data feed, plus deletion vectors when opted in."""
+    return {**_TABLE_PROPERTIES, **({_DELETION_VECTORS: "true"} if silver.deletion_vectors else {})}
+
+
+def _enable_deletion_vectors(spark: SparkSession, path: str) -> None:
+    """Opted in after the table was created: set the property once (it raises the table's protocol)."""
+    if not DeltaTable.isDeltaTable(spark, path):
+        return  # created with the property by the first MERGE
+    properties = DeltaTable.forPath(spark, path).detail().select("properties").first()[0] or {}
+    if properties.get(_DELETION_VECTORS) != "true":
+        spark.sql(f"ALTER TABLE delta.{quote_identifier(path)} SET TBLPROPERTIES ('{_DELETION_VECTORS}' = 'true')")
+        log.info("silver table %s: deletion vectors enabled", path)
+
 
 #: Hook called with a step name ("planned", "checked", "dead_lettered", "merged"): a seam for tests.
 StepHook = Callable[[str], None]
@@ -275,10 +292,12 @@ def _run_batch(
     hook("dead_lettered")
 
     spec = merge_spec(silver)
+    if silver.deletion_vectors:
+        _enable_deletion_vectors(spark, silver_path)
     source = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1)).select(*[quote_identifier(c) for c in spec.columns])
     metrics = merge_into(
         spark, silver_path, source, spec,
-        app_id=writer, txn_version=batch.end, tag=tag, properties=_TABLE_PROPERTIES,
+        app_id=writer, txn_version=batch.end, tag=tag, properties=table_properties(silver),
     )
     details["merge"] = {
         "source_rows": metrics.source_rows,

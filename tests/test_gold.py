@@ -15,9 +15,10 @@ from pyspark.sql import functions as F
 from medallion.config import EnvConfig, GoldTable, PipelineConfig
 from medallion.config_validation import validate_gold_sql, validate_gold_table
 from medallion.errors import ConfigError, RunError
-from medallion.gold import gold_frame, gold_transform, partition_predicate, run_gold
+from medallion.gold import gold_frame, gold_transform, partition_predicate, run_gold, zorder_decision
 from medallion.layers import get_layer
 from medallion.outcome import RunContext
+from medallion.session import session_conf
 
 SILVER_SCHEMA = "order_id BIGINT, customer_email STRING, amount DECIMAL(12,2), status STRING, updated_at TIMESTAMP"
 
@@ -187,6 +188,56 @@ def _silver(spark: SparkSession, env: EnvConfig) -> DataFrame:
     return spark.read.format("delta").load(env.table_path("silver", "orders"))
 
 
+def _small_files(spark: SparkSession, records_per_file: int) -> Any:
+    """Session settings under which a tiny gold table spreads over several files per partition, each
+    partition bigger than one (1-byte) OPTIMIZE output file: there, Z-order pays."""
+    return session_conf(spark, {"spark.sql.files.maxRecordsPerFile": str(records_per_file),
+                                "spark.databricks.delta.optimize.maxFileSize": "1"})
+
+
+# --------------------------------------------------------------------------- Z-order decision
+
+
+def test_zorder_decision_needs_a_partition_with_several_files_above_the_threshold() -> None:
+    one_file = zorder_decision({"{}": (1, 5_000)}, 1000)
+    assert one_file["run"] is False and one_file["reason"] == "every rewritten partition fits in one file"
+    small = zorder_decision({"{}": (4, 900)}, 1000)
+    assert small["run"] is False and "fits in one OPTIMIZE output file (1000 bytes)" in small["reason"]
+    one_per_partition = zorder_decision({"a": (1, 5_000), "b": (1, 7_000)}, 1000)
+    assert one_per_partition["run"] is False and one_per_partition["partitions"] == 2
+    big = zorder_decision({"a": (1, 5_000), "b": (3, 7_000)}, 1000)
+    assert big["run"] is True and big["partitions_worth_it"] == 1
+    assert (big["files"], big["bytes"], big["threshold_bytes"]) == (4, 12_000, 1000)
+    assert zorder_decision({}, 1000)["run"] is False  # an empty write
+
+
+@pytest.mark.delta
+def test_zorder_is_skipped_where_it_cannot_pay_and_the_run_log_says_why(
+    spark: SparkSession, env: EnvConfig, now: datetime
+) -> None:
+    from medallion.run_log import read_run_log
+    from medallion.runner import run_pipeline
+
+    pipeline = _pipeline(DAILY)
+    _create_silver(spark, env.table_path("silver", "orders"))
+
+    report = run_pipeline(spark, env, pipeline, ["gold"], run_id="run-z", clock=lambda: now)
+
+    (result,) = report.results
+    daily = result.details["tables"]["daily_revenue"]
+    assert daily["mode"] == "full" and daily["optimized"] is False
+    assert daily["zorder"]["run"] is False and daily["zorder"]["threshold_bytes"] == 1024**3
+    assert daily["zorder"]["files"] >= 1 and daily["zorder"]["bytes"] > 0
+    gold_path = env.table_path("gold", "daily_revenue")
+    assert "OPTIMIZE" not in [h.operation for h in _history(spark, gold_path)]
+    expected = _silver(spark, env).transform(gold_transform(GoldTable(**DAILY)))
+    assert_df_equality(_gold(spark, env, "daily_revenue"), expected, ignore_row_order=True, ignore_nullable=True)
+    run_log = read_run_log(spark, env.audit_path)
+    assert run_log is not None
+    logged = json.loads(run_log.where("layer = 'gold'").first()["details"])
+    assert logged["tables"]["daily_revenue"]["zorder"] == daily["zorder"]
+
+
 @pytest.mark.delta
 def test_full_build_zorders_and_noop_rerun_writes_nothing(spark: SparkSession, env: EnvConfig, now: datetime) -> None:
     sql_gold = {
@@ -196,7 +247,8 @@ def test_full_build_zorders_and_noop_rerun_writes_nothing(spark: SparkSession, e
     pipeline = _pipeline(DAILY, sql_gold)
     _create_silver(spark, env.table_path("silver", "orders"))
 
-    result = run_gold(spark, env, pipeline, _result(now, "run-1"))
+    with _small_files(spark, 2):  # 5 gold rows in 3 files, each above a 1-byte OPTIMIZE file: Z-order pays
+        result = run_gold(spark, env, pipeline, _result(now, "run-1"))
 
     assert get_layer("gold").label(pipeline) == "daily_revenue,status_totals"  # the run log's table
     assert result.status == "succeeded"
@@ -205,6 +257,7 @@ def test_full_build_zorders_and_noop_rerun_writes_nothing(spark: SparkSession, e
     assert result.rows_out == 5 + 4
     daily = result.details["tables"]["daily_revenue"]
     assert daily["mode"] == "full" and daily["rows_out"] == 5 and daily["optimized"] is True
+    assert daily["zorder"]["run"] is True and daily["zorder"]["files"] == 3 and daily["zorder"]["threshold_bytes"] == 1
     assert result.details["tables"]["status_totals"]["optimized"] is False
     expected = _silver(spark, env).transform(gold_transform(GoldTable(**DAILY)))
     assert_df_equality(_gold(spark, env, "daily_revenue"), expected, ignore_row_order=True, ignore_nullable=True)
@@ -254,9 +307,11 @@ def test_partition_scoped_recompute_rewrites_only_touched_partitions(
     silver.update("order_id = 1", {"amount": F.lit(Decimal("11.00"))})  # stays on 2024-01-01
     silver.update("order_id = 5", {"updated_at": F.lit(datetime(2024, 1, 3, 8))})  # moves 01-02 -> 01-03
 
-    result = run_gold(spark, env, pipeline, _result(now, "run-2"))
+    with _small_files(spark, 1):  # one file per gold row: the rewritten partitions hold 2 files each
+        result = run_gold(spark, env, pipeline, _result(now, "run-2"))
 
     metrics = result.details["tables"]["daily_revenue"]
+    assert metrics["zorder"]["run"] is True and metrics["zorder"]["partitions"] == 2
     assert metrics["mode"] == "partitions"
     assert metrics["partitions_replaced"] == 3
     assert {p["order_date"] for p in metrics["replaced_partitions"]} == {"2024-01-01", "2024-01-02", "2024-01-03"}
