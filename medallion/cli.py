@@ -171,15 +171,24 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from medallion.table_checks import format_results, run_checks
+    from medallion.declared_checks import latest_results
+    from medallion.table_checks import CheckResult, format_results, run_checks
 
     spark, env, pipeline, _ = _configured_session(args)
     results = run_checks(spark, env, pipeline, args.layers)
+    # The latest result of each declared `checks:` entry (of the layers checked); a failed `warn` check
+    # is reported, not failed.
+    declared = [r for r in latest_results(spark, env, pipeline)
+                if args.layers is None or r.table.split("/")[0] in args.layers]
+    as_results = [CheckResult(f"{r.table}:{r.name}", not r.failed_run, r.detail()) for r in declared]
     if args.output == "json":
-        print(json.dumps([asdict(r) for r in results]))
+        rows = [asdict(r) for r in results]
+        rows += [{**asdict(r), **asdict(c), "check": r.name, "check_passed": r.passed}
+                 for c, r in zip(as_results, declared, strict=True)]
+        print(json.dumps(rows, default=str))
     else:
-        print(format_results(results))
-    return 0 if all(r.passed for r in results) else 1
+        print(format_results(results + as_results))
+    return 0 if all(r.passed for r in results + as_results) else 1
 
 
 def _cmd_dlq_inspect(args: argparse.Namespace) -> int:
