@@ -22,6 +22,14 @@ __all__ = [
     "FAILED_RULES",
     "QUARANTINE_RUN_ID",
     "QUARANTINED_AT",
+    "DLQ_STATUS",
+    "DLQ_STATUS_RUN_ID",
+    "DLQ_STATUS_AT",
+    "DLQ_DISCARD_REASON",
+    "DLQ_DISCARDED_BY",
+    "DLQ_STATUS_COLUMNS",
+    "PREVIOUS_RULES",
+    "PARSED",
     "SOURCE_STRUCT",
     "QUARANTINED",
     "WARNED",
@@ -53,11 +61,21 @@ FAILED_RULES = "_failed_rules"
 QUARANTINE_RUN_ID = "_quarantine_run_id"
 QUARANTINED_AT = "_quarantined_at"
 
+# --- the dead-letter table's status columns (``medallion dlq``; absent or null = pending)
+DLQ_STATUS = "_dlq_status"  # pending | replayed | discarded
+DLQ_STATUS_RUN_ID = "_dlq_status_run_id"  # the run that last changed the row (status or reasons)
+DLQ_STATUS_AT = "_dlq_status_at"
+DLQ_DISCARD_REASON = "_dlq_discard_reason"
+DLQ_DISCARDED_BY = "_dlq_discarded_by"
+DLQ_STATUS_COLUMNS = (DLQ_STATUS, DLQ_STATUS_RUN_ID, DLQ_STATUS_AT, DLQ_DISCARD_REASON, DLQ_DISCARDED_BY)
+
 # --- working columns inside a silver run (never written to a table)
 SOURCE_STRUCT = "_bronze"  # the original bronze row, kept for the dead-letter table
 QUARANTINED = "_quarantined"
 WARNED = "_warned"
 RANK = "_rank"
+PREVIOUS_RULES = "_previous_rules"  # a dead letter's reasons before a replay re-evaluated it
+PARSED = "_parsed"  # a corrupt record re-parsed by a replay
 
 # --- Delta's change data feed (columns Delta adds to a change-feed read)
 CHANGE_TYPE = "_change_type"

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from medallion.columns import reserved
+from medallion.columns import SILVER_AUDIT, reserved
 from medallion.errors import ConfigError
 
 __all__ = [
@@ -42,6 +42,8 @@ __all__ = [
     "BronzeConfig",
     "SilverConfig",
     "Expectation",
+    "TableCheck",
+    "Freshness",
     "GoldTable",
     "Layer",
     "LAYERS",
@@ -146,6 +148,11 @@ class EnvConfig(_Model):
         """The run log table: ``{lakehouse_root}/_audit/runs``."""
         return join_path(self.lakehouse_root, "_audit", "runs")
 
+    @property
+    def checks_path(self) -> str:
+        """The history of declared table checks: ``{lakehouse_root}/_audit/checks``."""
+        return join_path(self.lakehouse_root, "_audit", "checks")
+
     def resolve_landing(self, path: str) -> str:
         """A source path relative to ``landing_root``, unless it is absolute or a URI."""
         if is_uri(path) or os.path.isabs(path):
@@ -190,6 +197,73 @@ class Expectation(_Model):
     action: Literal["warn", "drop", "fail"]
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError(f"{value!r} is not a duration: write a number and a unit s, m, h or d (e.g. '26h')")
+    return value.strip()
+
+
+class Freshness(_Model):
+    """The newest ``column`` value must be at most ``max_age`` old (``"90m"``, ``"26h"``, ``"2d"``)."""
+
+    column: Identifier
+    max_age: Annotated[str, AfterValidator(_duration)]
+
+    @property
+    def max_age_seconds(self) -> float:
+        match = _DURATION.match(self.max_age)
+        assert match is not None
+        return float(match[1]) * _SECONDS[match[2]]
+
+
+CHECK_KINDS = ("min_rows", "unique", "not_null", "freshness", "max_row_drop", "expr")
+
+
+class TableCheck(_Model):
+    """A table-level check on what a run produced: exactly one kind, an ``action`` and a ``name``.
+
+    Kinds: ``min_rows: N``; ``unique: [columns]``; ``not_null: [columns]``;
+    ``freshness: {column, max_age}``; ``max_row_drop: fraction`` of rows lost against the table's
+    previous version; ``expr``: an aggregate SQL boolean (``sum(revenue) >= 0``).
+    ``action: fail`` stops the layer (gold: before the table is replaced); ``warn`` only records.
+    """
+
+    name: Identifier
+    action: Literal["warn", "fail"]
+    min_rows: int | None = Field(default=None, ge=0)
+    unique: list[Identifier] | None = Field(default=None, min_length=1)
+    not_null: list[Identifier] | None = Field(default=None, min_length=1)
+    freshness: Freshness | None = None
+    max_row_drop: float | None = Field(default=None, ge=0.0, le=1.0)
+    expr: SqlText | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TableCheck:
+        given = [k for k in CHECK_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"declare exactly one of {list(CHECK_KINDS)} (got {given or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in CHECK_KINDS if getattr(self, k) is not None)
+
+
+def _unique_check_names(checks: list[TableCheck]) -> list[TableCheck]:
+    names = [c.name for c in checks]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"check names {repeated} are used more than once")
+    return checks
+
+
+TableChecks = Annotated[list[TableCheck], AfterValidator(_unique_check_names)]
+
+
 class SilverConfig(_Model):
     """Cleansing, expectations, dead-letter table and the newest-wins MERGE."""
 
@@ -206,6 +280,7 @@ class SilverConfig(_Model):
         "rows instead of rewriting every file holding a touched key. Raises the table protocol: Synapse Spark "
         "3.4+/Fabric read it, Synapse serverless SQL does not.",
     )
+    checks: TableChecks = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_references(self) -> SilverConfig:
@@ -225,6 +300,12 @@ class SilverConfig(_Model):
             raise ValueError(f"expectation names {repeated} are used more than once")
         if self.dlq_table is not None and self.dlq_table == self.table:
             raise ValueError("dlq_table must differ from table")
+        known = [*self.columns, *SILVER_AUDIT]
+        for i, check in enumerate(self.checks):
+            named = [*(check.unique or []), *(check.not_null or []), *([check.freshness.column] if check.freshness else [])]
+            missing = [c for c in named if c not in known]
+            if missing:
+                raise ValueError(f"checks.{i} ({check.name}): columns {missing} are not silver columns {known}")
         return self
 
     @property
@@ -247,6 +328,7 @@ class GoldTable(_Model):
     sql: SqlText | None = None
     partition_by: list[Identifier] = Field(default_factory=list)
     zorder_by: list[Identifier] = Field(default_factory=list)
+    checks: TableChecks = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_shape(self) -> GoldTable:

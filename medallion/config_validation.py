@@ -36,6 +36,9 @@ def pipeline_expressions(pipeline: PipelineConfig) -> Iterator[tuple[str, str, s
             yield f"silver.columns.{name}", "expr", text
         for i, rule in enumerate(pipeline.silver.expectations):
             yield f"silver.expectations.{i}.expr ({rule.name})", "expr", rule.expr
+        for i, check in enumerate(pipeline.silver.checks):
+            if check.expr is not None:
+                yield f"silver.checks.{i}.expr ({check.name})", "expr", check.expr
 
 
 def validate_pipeline_sql(spark: SparkSession, pipeline: PipelineConfig, *, file: str) -> int:
@@ -116,7 +119,7 @@ def _tree(plan: Any) -> str:
 def validate_gold_table(
     spark: SparkSession, gold: GoldTable, *, file: str | None = None, key: str | None = None
 ) -> None:
-    """Parse every expression of one gold entry (``sql`` or ``derive`` / ``measures`` / ``filter``).
+    """Parse every expression of one gold entry (``sql`` or ``derive`` / ``measures`` / ``filter``; ``checks`` exprs).
 
     Args:
         spark: any session (only its SQL parser is used).
@@ -128,11 +131,11 @@ def validate_gold_table(
         ConfigError: the first expression that does not parse, naming its key.
     """
     prefix = key or f"gold[{gold.table}]"
+    parser = _parser(spark)
+    exprs = [(f"{prefix}.checks.{i}.expr ({c.name})", c.expr) for i, c in enumerate(gold.checks) if c.expr is not None]
     if gold.sql is not None:
         validate_gold_sql(spark, gold, file=file, key=f"{prefix}.sql")
-        return
-    parser = _parser(spark)
-    exprs = [(f"{prefix}.derive.{n}", e) for n, e in gold.derive.items()]
+    exprs += [(f"{prefix}.derive.{n}", e) for n, e in gold.derive.items()]
     exprs += [(f"{prefix}.measures.{n}", e) for n, e in gold.measures.items()]
     if gold.filter:
         exprs.append((f"{prefix}.filter", gold.filter))

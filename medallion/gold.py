@@ -156,8 +156,8 @@ class BuildState:
 
 
 def _fingerprint(gold: GoldTable) -> str:
-    # zorder_by changes the layout, not the data: it does not force a rebuild.
-    definition = gold.model_dump(mode="json", exclude={"zorder_by"})
+    # zorder_by changes the layout, and checks judge the data: neither forces a rebuild.
+    definition = gold.model_dump(mode="json", exclude={"zorder_by", "checks"})
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -210,6 +210,7 @@ def run_gold(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run:
             silver_version=silver_version,
             gold_path=env.table_path("gold", gold.table),
             run=run,
+            checks_path=env.checks_path,
         )
         tables[gold.table] = metrics
         if metrics["mode"] != "skipped":
@@ -239,6 +240,7 @@ def build_gold_table(
     silver_version: int,
     gold_path: str,
     run: RunContext,
+    checks_path: str | None = None,
 ) -> dict[str, Any]:
     """Build one gold table (full, partition-scoped or not at all) and return its metrics.
 
@@ -250,6 +252,7 @@ def build_gold_table(
         silver_version: the version ``silver`` was read at; recorded with the write.
         gold_path: where the gold table lives.
         run: the run id and clock, recorded with the write.
+        checks_path: where declared check results are recorded (``_audit/checks``); None: not recorded.
 
     Returns:
         ``{"mode": "full"|"partitions"|"skipped", "reason", "rows_out", "version", "silver_version",
@@ -299,6 +302,12 @@ def build_gold_table(
         return metrics
 
     df = gold_frame(spark, gold, silver)
+    if gold.checks:  # on the computed result, before the write: a failing `fail` check leaves the table as it is
+        from medallion.declared_checks import check_gold
+
+        results = check_gold(spark, df, gold.checks, table=f"gold/{gold.table}", gold_path=gold_path,
+                             history_path=checks_path, run=run, key=f"gold ({gold.table})")
+        metrics["checks"] = {r.name: r.passed for r in results}
     if touched is not None and not _same_schema(spark, gold_path, df):
         touched, metrics["reason"] = None, "schema changed"
     tag = CommitTag(

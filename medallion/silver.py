@@ -192,6 +192,22 @@ def run_silver(
     *,
     on_step: StepHook | None = None,
 ) -> LayerOutcome:
+    """Run the silver layer of ``pipeline`` (see the module docstring), then its declared ``checks:``
+    on the table after the MERGE (:func:`medallion.declared_checks.check_silver`; a failed ``fail``
+    check raises ``ChecksFailed``)."""
+    from medallion.declared_checks import check_silver
+
+    return check_silver(spark, env, pipeline, run, _run_silver(spark, env, pipeline, run, on_step=on_step))
+
+
+def _run_silver(
+    spark: SparkSession,
+    env: EnvConfig,
+    pipeline: PipelineConfig,
+    run: RunContext,
+    *,
+    on_step: StepHook | None = None,
+) -> LayerOutcome:
     """Run the silver layer of ``pipeline`` (see the module docstring).
 
     Args:
