@@ -102,7 +102,7 @@ class FileLog:
             .select("path", "size", "modified_ms", "status", "error", "bronze_version", "phase", "recorded_at")
             .collect()
         )
-        rows.sort(key=lambda r: (r["bronze_version"] or -1, r["phase"] or 0, r["recorded_at"]))
+        rows.sort(key=lambda r: (_or(r["bronze_version"], -1), _or(r["phase"], 0), r["recorded_at"]))
         out: dict[str, FileEntry] = {}
         for r in rows:
             out[normal_path(r["path"])] = FileEntry(
@@ -166,6 +166,10 @@ class FileLog:
             DeltaTable.forPath(self.spark, self.path).optimize().executeCompaction()
         except Exception as err:  # another run compacting at the same time: the next run tries again
             log.warning("file log %s: compaction skipped (%s)", self.path, type(err).__name__)
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def entries_for(paths: Iterable[str], listed: Mapping[str, tuple[int, int]], status: FileStatus) -> list[FileEntry]:
