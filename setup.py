@@ -46,6 +46,8 @@ setup(
             "azure-synapse-spark>=0.7",
             "six>=1.16",  # azure-synapse-spark imports six without declaring it
             "chispa>=0.10",
+            "deltalake>=0.22,<2",  # an Arrow-based Delta reader: tests read tables as non-Spark readers do
+            "pyarrow>=14",
             "pytest>=8",
             "pytest-timeout>=2.2",
             "playwright>=1.45",  # drives Debian's chromium for the report's browser test (never downloads a browser)

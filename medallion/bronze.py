@@ -1,17 +1,25 @@
 """Bronze: landing files into an append-only Delta table, every record kept, each file exactly once.
 
-Exactly once, crash-safe: the set of files already ingested is derived from the bronze table itself
-(``_source_file``), read at a fixed table version ``v``. A file's rows and the fact that it is done
-therefore commit in the same Delta transaction: a crash before the commit leaves nothing, a crash after
-it leaves the file recorded. The append also carries Delta's idempotent-write options
-(``txnAppId`` = this table, ``txnVersion`` = ``v + 1``), so two runs racing on the same snapshot
-cannot both append the same files: Delta silently drops the second one, and we report it as skipped.
+Exactly once, crash-safe: a run plans on a fixed bronze version ``v`` and the file record
+(:mod:`medallion.file_log`), which is brought up to ``v`` from bronze's own change feed first, so bronze
+stays the truth: a crash before the bronze commit leaves nothing, a crash after it leaves the file in
+bronze (and the next run records it). The append carries Delta's idempotent-write options
+(``txnAppId`` = this table, ``txnVersion`` = ``v + 1``), so two runs racing on the same snapshot cannot
+both append the same files: Delta drops the second one, and it is reported as skipped (exit 0).
+
+One bad file does not stop the rest: a file that cannot be read at all is quarantined as a whole
+(recorded ``unreadable`` in the file record and in the run log's details), the others are ingested,
+and later runs skip it unless it is re-delivered (another size or modification time). The run fails
+only when more than ``bronze.max_unreadable_files`` (if set) are unreadable; then nothing is committed.
+
+A file re-delivered under an ingested name with another size or modification time is reported
+(``files_redelivered``, a warning) and skipped, or ingested again when ``bronze.redeliveries: ingest``.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
@@ -20,6 +28,7 @@ from pyspark.sql import functions as F
 from medallion.clock import as_utc
 from medallion.columns import (
     BRONZE_AUDIT,
+    CORRUPT_BYTES,
     CORRUPT_RECORD,
     INGESTED_AT,
     PROCESSING_DATE,
@@ -29,13 +38,23 @@ from medallion.columns import (
     SOURCE_SYSTEM,
 )
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.delta_table import CommitTag, append_idempotent, create_table, latest_version
-from medallion.landing import list_files, read_files
+from medallion.delta_table import Commit, CommitTag, append_idempotent, create_table, latest_version
+from medallion.errors import SourceError
+from medallion.file_log import FileEntry, FileLog, FileStatus, entries_for, normal_path
+from medallion.landing import (
+    LandingFile,
+    UnreadableFileError,
+    find_unreadable,
+    list_files,
+    read_files,
+    unreadable_file,
+)
 from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.session import session_conf
+from medallion.source_names import recorded_sources
 from medallion.sql import column
 
-__all__ = ["run_bronze", "add_audit_columns", "ingested_files", "app_id"]
+__all__ = ["run_bronze", "add_audit_columns", "app_id", "Plan", "plan_files"]
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +83,13 @@ def add_audit_columns(source_system: str, run_id: str, now: datetime):  # type: 
     def transform(df: DataFrame) -> DataFrame:
         data_cols = sorted(c for c in df.columns if c != SOURCE_FILE)
         # concat(...) of a null value is null, and concat_ws skips nulls.
-        record: Column = F.concat_ws("\u0000", *[F.concat(F.lit(f"{c}="), column(c)) for c in data_cols])
+        values = {c: F.base64(column(c)) if c == CORRUPT_BYTES else column(c) for c in data_cols}
+        record: Column = F.concat_ws("\u0000", *[F.concat(F.lit(f"{c}="), values[c]) for c in data_cols])
         ingested_at = F.lit(as_utc(now)).cast("timestamp")
         return df.select(
-            *[column(c) for c in df.columns if c not in BRONZE_AUDIT],
+            *[column(c) for c in df.columns if c not in BRONZE_AUDIT and c != CORRUPT_BYTES],
             F.col(CORRUPT_RECORD),
+            *([F.col(CORRUPT_BYTES)] if CORRUPT_BYTES in df.columns else []),
             ingested_at.alias(INGESTED_AT),
             F.col(SOURCE_FILE),
             F.lit(source_system).alias(SOURCE_SYSTEM),
@@ -80,22 +101,47 @@ def add_audit_columns(source_system: str, run_id: str, now: datetime):  # type: 
     return transform
 
 
-def ingested_files(spark: SparkSession, path: str, version: int, candidates: Sequence[str]) -> set[str]:
-    """Which of ``candidates`` are already in the bronze table at ``version``.
-
-    Filtering on the candidates lets Delta skip every data file whose ``_source_file`` min/max
-    statistics exclude them, so the check does not grow with the table's history.
-    """
-    if not candidates:
-        return set()
-    df = spark.read.format("delta").option("versionAsOf", version).load(path)
-    found = df.where(F.col(SOURCE_FILE).isin(list(candidates))).select(SOURCE_FILE).distinct()
-    return {r[0] for r in found.collect()}
-
-
 def app_id(path: str) -> str:
     """The idempotent-writer id of bronze's appends to the table at ``path``."""
     return f"medallion-bronze:{path}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a bronze run does with the listed files, decided from the file record."""
+
+    to_read: list[LandingFile]
+    empty: list[LandingFile]
+    skipped: int  # listed files already dealt with, unchanged
+    redelivered: list[LandingFile]  # ingested before, now with another size / modification time
+    redelivered_ingest: bool
+
+
+def plan_files(files: Sequence[LandingFile], known: dict[str, FileEntry], *, ingest_redeliveries: bool) -> Plan:
+    """Split the listing into files to read, empty files, files to skip and changed re-deliveries.
+
+    A recorded file whose size and modification time are unchanged is skipped. A changed one is read
+    when it never reached bronze (it was empty or unreadable), and otherwise is a re-delivery: read
+    again only with ``ingest_redeliveries``.
+    """
+    to_read: list[LandingFile] = []
+    empty: list[LandingFile] = []
+    redelivered: list[LandingFile] = []
+    skipped = 0
+    for f in files:
+        entry = known.get(normal_path(f.path))
+        if entry is not None and entry.same_content(f.size, f.modified_ms):
+            skipped += 1
+            continue
+        if entry is not None and entry.status in (FileStatus.INGESTED, FileStatus.REDELIVERY_SKIPPED):
+            redelivered.append(f)
+            if not ingest_redeliveries:
+                continue
+        elif entry is not None and entry.status is FileStatus.EMPTY and f.size == 0:
+            skipped += 1
+            continue
+        (empty if f.size == 0 else to_read).append(f)
+    return Plan(to_read, empty, skipped, redelivered, ingest_redeliveries)
 
 
 def run_bronze(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run: RunContext) -> LayerOutcome:
@@ -103,55 +149,128 @@ def run_bronze(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, ru
     source = pipeline.source
     landing = env.resolve_landing(source.path)
     target = env.table_path("bronze", pipeline.bronze.table)
+    files_log = FileLog(spark, env.files_path, target)
 
     files = list_files(spark, landing)
     version = latest_version(spark, target)  # -1: no table yet
     exists = version >= 0
-    done = ingested_files(spark, target, version, [f.path for f in files]) if exists else set()
-    new = [f for f in files if f.path not in done]
-    empty = [f for f in new if f.size == 0]
-    to_read = [f for f in new if f.size > 0]
-    files_skipped = len(files) - len(new)
-    details = {"landing": landing, "files_empty": len(empty), "files": [f.path for f in to_read]}
-    skipped = LayerOutcome(
-        status=Status.SKIPPED, files_skipped=files_skipped, source_version=version if exists else None, details=details
-    )
-    log.info(
-        "bronze %s: %d file(s) in %s, %d already ingested, %d new (%d empty)",
-        pipeline.bronze.table, len(files), landing, files_skipped, len(new), len(empty),
-    )
-    if not to_read:
-        return skipped
-
-    raw = read_files(spark, source, [f.path for f in to_read])
-    bronze = raw.transform(add_audit_columns(source.source_system, run.run_id, run.now))
-    observed = Observation(f"bronze-{run.run_id}")
-    bronze = bronze.observe(observed, F.count(F.lit(1)).alias("rows"), F.count(F.col(CORRUPT_RECORD)).alias("corrupt"))
-    if not exists:
-        create_table(spark, target, bronze.schema, properties=_TABLE_PROPERTIES, partition_by=(PROCESSING_DATE,))
-        version = latest_version(spark, target)
-
-    with session_conf(spark, {_STRING_STATS_PREFIX: "1024"}):  # whole paths in _source_file's min/max
-        commit = append_idempotent(
-            bronze, target, app_id=app_id(target), txn_version=version + 1, tag=CommitTag(run.run_id, "bronze")
+    listed = {normal_path(f.path): (f.size, f.modified_ms) for f in files}
+    # Bring the file record up to the planned version first (a crash after a bronze commit, or a bronze
+    # table older than the record): bronze is the truth.
+    behind = files_log.missing_from_bronze(version) if exists else set()
+    if behind:
+        log.info("bronze %s: recording %d file(s) already in bronze up to version %d", target, len(behind), version)
+        files_log.record(entries_for(sorted(behind), listed, FileStatus.INGESTED), bronze_version=version,
+                         committed=True, run_id=run.run_id, now=run.now)
+    plan = plan_files(files, files_log.current(), ingest_redeliveries=pipeline.bronze.redeliveries == "ingest")
+    details: dict[str, object] = {"landing": landing, "files_empty": len(plan.empty), "files": [f.path for f in plan.to_read]}
+    if plan.redelivered:
+        details["files_redelivered"] = [f.path for f in plan.redelivered]
+        log.warning(
+            "bronze %s: %d ingested file(s) re-delivered with another size or modification time (%s): %s",
+            pipeline.bronze.table, len(plan.redelivered),
+            "ingesting them again" if plan.redelivered_ingest else "skipped; set bronze.redeliveries: ingest to ingest",
+            [f.path for f in plan.redelivered][:20],
         )
+    log.info(
+        "bronze %s: %d file(s) in %s, %d already dealt with, %d to read (%d empty)",
+        pipeline.bronze.table, len(files), landing, plan.skipped, len(plan.to_read), len(plan.empty),
+    )
+    notes = [FileEntry(f.path, f.size, f.modified_ms, FileStatus.EMPTY) for f in plan.empty]
+    if not plan.redelivered_ingest:
+        notes += [FileEntry(f.path, f.size, f.modified_ms, FileStatus.REDELIVERY_SKIPPED) for f in plan.redelivered]
+    skipped_outcome = LayerOutcome(
+        status=Status.SKIPPED, files_skipped=len(files) - len(plan.to_read), source_version=version if exists else None,
+        details=details,
+    )
+    if not plan.to_read:
+        files_log.record(notes, bronze_version=version, committed=False, run_id=run.run_id, now=run.now)
+        return skipped_outcome
+
+    limit = pipeline.bronze.max_unreadable_files
+    unreadable: list[FileEntry] = []
+    pending = list(plan.to_read)
+    commit = None
+    observed: Observation | None = None
+    renamed: dict[str, str] = {}
+    # Duplicate keys within one JSON object: the last wins (as in most JSON parsers), not a failed run.
+    with session_conf(spark, {_STRING_STATS_PREFIX: "1024", "spark.sql.mapKeyDedupPolicy": "LAST_WIN"}):
+        while pending:
+            try:
+                commit, observed, renamed = _ingest(spark, pipeline, target, version, pending, run)
+                break
+            except Exception as err:
+                paths = [f.path for f in pending]
+                bad = (
+                    err.path if isinstance(err, UnreadableFileError)
+                    else unreadable_file(err, paths) or find_unreadable(spark, source, err, paths)
+                )
+                if bad is None:
+                    raise
+                reason = err.reason if isinstance(err, UnreadableFileError) else str(err).splitlines()[0][:500]
+                bad_file = next(f for f in pending if f.path == bad)
+                log.warning("bronze %s: quarantined unreadable file %s (%s)", pipeline.bronze.table, bad, reason)
+                unreadable.append(FileEntry(bad_file.path, bad_file.size, bad_file.modified_ms, FileStatus.UNREADABLE, reason))
+                pending.remove(bad_file)
+                if limit is not None and len(unreadable) > limit:
+                    raise SourceError(
+                        f"{len(unreadable)} landing file(s) cannot be read, more than bronze.max_unreadable_files="
+                        f"{limit}; nothing was ingested: {[e.path for e in unreadable]}"
+                    ) from err
+    if unreadable:
+        details["files_unreadable"] = [{"path": e.path, "size": e.size, "error": e.error} for e in unreadable]
+        details["files"] = [f.path for f in pending]
+    if renamed:
+        details["columns_renamed"] = renamed
+    notes += unreadable
     if commit is None:
-        # Delta dropped the append before running it, so the observation never fired: do not wait on it.
-        log.warning("bronze %s: a concurrent run already ingested these files; nothing appended", target)
-        return replace(skipped, details={**details, "concurrent_skip": True})
-    metrics = observed.get
+        # Nothing readable, or Delta dropped the append (a concurrent run planned on the same snapshot
+        # and committed first; the observation never fired, so it is not waited on).
+        if pending:
+            log.warning("bronze %s: a concurrent run already ingested these files; nothing appended", target)
+            details["concurrent_skip"] = True
+        files_log.record(notes, bronze_version=version, committed=False, run_id=run.run_id, now=run.now)
+        return replace(skipped_outcome, details=details)
+    files_log.record(
+        [FileEntry(f.path, f.size, f.modified_ms, FileStatus.INGESTED) for f in pending] + notes,
+        bronze_version=commit.version, committed=True, run_id=run.run_id, now=run.now,
+    )
+    metrics = observed.get if observed is not None else {}
     outcome = LayerOutcome(
         rows_in=int(metrics.get("rows", 0)),
         rows_out=commit.metric("numOutputRows"),
         rows_corrupt=int(metrics.get("corrupt", 0)),
-        files_ingested=len(to_read),
-        files_skipped=files_skipped,
+        files_ingested=len(pending),
+        files_skipped=len(files) - len(pending),
         source_version=version if exists else None,
         target_version=commit.version,
         details=details,
     )
     log.info(
         "bronze %s: %d file(s), %d record(s) appended (%d corrupt) at version %d",
-        pipeline.bronze.table, len(to_read), outcome.rows_out, outcome.rows_corrupt, commit.version,
+        pipeline.bronze.table, len(pending), outcome.rows_out, outcome.rows_corrupt, commit.version,
     )
     return outcome
+
+
+def _ingest(
+    spark: SparkSession, pipeline: PipelineConfig, target: str, version: int, files: Sequence[LandingFile], run: RunContext
+) -> tuple[Commit | None, Observation, dict[str, str]]:
+    """Read ``files`` and append them to bronze in one idempotent commit planned on ``version``."""
+    exists = version >= 0
+    schema = spark.read.format("delta").load(target).schema if exists else None
+    landed = read_files(spark, pipeline.source, [f.path for f in files], recorded_sources(schema, (*BRONZE_AUDIT, CORRUPT_BYTES)))
+    try:
+        bronze = landed.frame.transform(add_audit_columns(pipeline.source.source_system, run.run_id, run.now))
+        observed = Observation(f"bronze-{run.run_id}-{len(files)}")
+        bronze = bronze.observe(observed, F.count(F.lit(1)).alias("rows"), F.count(F.col(CORRUPT_RECORD)).alias("corrupt"))
+        if not exists:
+            # Planned on "no table": whoever creates it, this run's commit is the first append (txn 1).
+            create_table(spark, target, bronze.schema, properties=_TABLE_PROPERTIES, partition_by=(PROCESSING_DATE,))
+        commit = append_idempotent(
+            bronze, target, app_id=app_id(target), txn_version=(version if exists else 0) + 1,
+            tag=CommitTag(run.run_id, "bronze"),
+        )
+        return commit, observed, landed.renamed
+    finally:
+        landed.release()

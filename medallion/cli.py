@@ -304,15 +304,70 @@ def _dispatch(args: argparse.Namespace) -> int:
         return int(args.handler(args))
     except ConfigError as err:
         print(f"medallion: error: {mask_secrets(str(err))}", file=sys.stderr)
-        return 2
+        return _failed_json(args, err, 2)
     except MedallionError as err:
         log.error("%s", err)
-        return err.exit_code
+        return _failed_json(args, err, err.exit_code)
     except KeyboardInterrupt:
         return 130
-    except Exception:  # the last resort: log it (secrets masked) and fail the run
+    except Exception as err:  # the last resort: log it (secrets masked) and fail the run
         log.exception("unexpected error")
-        return 1
+        print(f"medallion: error: {mask_secrets(first_cause(err))}", file=sys.stderr)
+        return _failed_json(args, err, 1)
+
+
+def first_cause(err: BaseException) -> str:
+    """The root of an error chain, in one line: the first thing that went wrong, not its follow-ons.
+
+    Python's chain (``raise ... from``, or an error raised while handling another) is followed to its
+    start; a Java error's own ``Caused by:`` chain (py4j) to its deepest cause.
+    """
+    root = err
+    seen = {id(root)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        root = nxt
+    java_root = _java_root(root)
+    if java_root:
+        return java_root[:1000]
+    text = str(root)
+    java = [line.strip() for line in text.splitlines() if line.strip().startswith("Caused by: ")]
+    if java:
+        return java[-1].removeprefix("Caused by: ")[:1000]
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(root).__name__}: {first}"[:1000] if first else type(root).__name__
+
+
+def _java_root(err: BaseException) -> str | None:
+    """``toString()`` of the deepest cause of a py4j-wrapped Java exception (None for a Python error)."""
+    java = getattr(err, "java_exception", None) or getattr(err, "_origin", None)
+    if java is None:
+        return None
+    try:
+        for _ in range(50):
+            cause = java.getCause()
+            if cause is None or cause.equals(java):
+                break
+            java = cause
+        return str(java.toString())
+    except Exception:  # the JVM is gone: fall back to the Python text
+        return None
+
+
+def _failed_json(args: argparse.Namespace, err: BaseException, code: int) -> int:
+    """Under ``--output json``, a failure before a report exists is still exactly one JSON object."""
+    if getattr(args, "output", None) == "json":
+        out = {
+            "status": "failed",
+            "exit_code": code,
+            "command": getattr(args, "command", None),
+            "pipeline": getattr(args, "pipeline", None),
+            "environment": getattr(args, "env", None),
+            "error": mask_secrets(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__),
+            "cause": mask_secrets(first_cause(err)),
+        }
+        print(json.dumps(out))
+    return code
 
 
 def entrypoint() -> None:  # pragma: no cover - used by the job files

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "CORRUPT_RECORD",
+    "CORRUPT_BYTES",
     "SOURCE_FILE",
     "INGESTED_AT",
     "SOURCE_SYSTEM",
@@ -39,6 +40,7 @@ __all__ = [
     "COMMIT_TIMESTAMP",
     "CHANGE_FEED",
     "BRONZE_AUDIT",
+    "OPTIONAL_BRONZE_AUDIT",
     "SILVER_AUDIT",
     "DLQ_AUDIT",
     "RESERVED_PREFIX",
@@ -47,12 +49,16 @@ __all__ = [
 
 # --- bronze's audit columns (in table order)
 CORRUPT_RECORD = "_corrupt_record"  # the raw text of a record that could not be parsed
+CORRUPT_BYTES = "_corrupt_bytes"  # the exact bytes of a corrupt record that was not valid UTF-8 (BINARY)
 INGESTED_AT = "_ingested_at"
 SOURCE_FILE = "_source_file"
 SOURCE_SYSTEM = "_source_system"
 PROCESSING_DATE = "_processing_date"  # bronze's partition column
 RECORD_HASH = "_record_hash"
 RUN_ID = "_run_id"
+
+#: Added (after ``_corrupt_record``) only once a delivery holds a record that is not valid UTF-8.
+OPTIONAL_BRONZE_AUDIT = (CORRUPT_BYTES,)
 
 # --- silver's and the dead-letter table's audit columns
 BRONZE_VERSION = "_bronze_version"  # the bronze commit a row came from

@@ -153,6 +153,11 @@ class EnvConfig(_Model):
         """The history of declared table checks: ``{lakehouse_root}/_audit/checks``."""
         return join_path(self.lakehouse_root, "_audit", "checks")
 
+    @property
+    def files_path(self) -> str:
+        """The record of landing files bronze dealt with: ``{lakehouse_root}/_audit/files``."""
+        return join_path(self.lakehouse_root, "_audit", "files")
+
     def resolve_landing(self, path: str) -> str:
         """A source path relative to ``landing_root``, unless it is absolute or a URI."""
         if is_uri(path) or os.path.isabs(path):
@@ -186,7 +191,15 @@ class SourceConfig(_Model):
 
 
 class BronzeConfig(_Model):
+    """The bronze table, and what to do with landing files that are unreadable or re-delivered."""
+
     table: Identifier
+    #: More unreadable (quarantined) files than this in one run fail it, with nothing ingested.
+    #: None (default): no limit; they are quarantined and the rest is ingested.
+    max_unreadable_files: int | None = Field(default=None, ge=0)
+    #: A file re-delivered under an ingested name with another size or modification time:
+    #: ``skip`` (default: warn, keep the first delivery) or ``ingest`` (its records again, as new versions).
+    redeliveries: Literal["skip", "ingest"] = "skip"
 
 
 class Expectation(_Model):

@@ -17,11 +17,13 @@ from pyspark.sql import SparkSession
 from medallion.config import GoldTable, PipelineConfig
 from medallion.errors import ConfigError
 from medallion.sql import error_summary
+from medallion.sql_safety import UnsafeSqlError, check_expression, check_query
 
 __all__ = ["SILVER_PLACEHOLDER", "pipeline_expressions", "validate_pipeline_sql", "validate_gold_sql", "validate_gold_table"]
 
 SILVER_PLACEHOLDER = "silver"
 """The name of the placeholder for the silver table in a gold ``sql`` query: ``{silver}``."""
+_SILVER_STAND_IN = "__medallion_silver__"
 
 
 def pipeline_expressions(pipeline: PipelineConfig) -> Iterator[tuple[str, str, str]]:
@@ -55,11 +57,13 @@ def validate_pipeline_sql(spark: SparkSession, pipeline: PipelineConfig, *, file
     for key, kind, text in pipeline_expressions(pipeline):
         try:
             if kind == "expr":
-                parser.parseExpression(text)
+                parsed = parser.parseExpression(text)
             else:
                 parser.parseTableSchema(text)
         except Exception as err:  # py4j wraps Spark's ParseException
             raise ConfigError(f"not a valid Spark SQL {kind}: {error_summary(err, lines=3)}", file=file, key=key) from None
+        if kind == "expr":
+            _safe(lambda: check_expression(parsed, key, jvm=spark._jvm), file)  # noqa: B023 - called at once
         checked += 1
     for i, gold in enumerate(pipeline.gold):
         validate_gold_table(spark, gold, file=file, key=f"gold.{i} ({gold.table})")
@@ -94,7 +98,7 @@ def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None 
         )
     if not fields:
         raise ConfigError(f"sql must read the silver table through {{{SILVER_PLACEHOLDER}}}", file=file, key=key)
-    text = gold.sql.format(**{SILVER_PLACEHOLDER: "`__medallion_silver__`"})
+    text = gold.sql.format(**{SILVER_PLACEHOLDER: f"`{_SILVER_STAND_IN}`"})
     parser = _parser(spark)
     try:
         plan = parser.parsePlan(text)
@@ -110,6 +114,16 @@ def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None 
         raise ConfigError(
             f"must be a single SELECT query, got a {plan.getClass().getSimpleName()} statement", file=file, key=key
         )
+    _safe(lambda: check_query(plan, key, allowed=[_SILVER_STAND_IN], jvm=spark._jvm), file)
+
+
+def _safe(check: Any, file: str | None) -> None:
+    """Run a :mod:`medallion.sql_safety` check, turning its refusal into a ConfigError (exit 2)."""
+    try:
+        check()
+    except UnsafeSqlError as err:
+        key, _, reason = str(err).partition(": ")
+        raise ConfigError(reason, file=file, key=key) from None
 
 
 def _tree(plan: Any) -> str:
@@ -141,9 +155,10 @@ def validate_gold_table(
         exprs.append((f"{prefix}.filter", gold.filter))
     for where, expr in exprs:
         try:
-            parser.parseExpression(expr)
+            parsed = parser.parseExpression(expr)
         except Exception as err:
             raise ConfigError(f"not a valid Spark SQL expression: {error_summary(err)}", file=file, key=where) from None
+        _safe(lambda: check_expression(parsed, where, jvm=spark._jvm), file)  # noqa: B023 - called at once
 
 
 def _parser(spark: SparkSession) -> Any:

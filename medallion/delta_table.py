@@ -49,6 +49,7 @@ __all__ = [
     "CommitTag",
     "Commit",
     "latest_version",
+    "file_count",
     "committed_txn_version",
     "read_change_feed",
     "create_table",
@@ -142,6 +143,15 @@ def latest_version(spark: SparkSession, path: str) -> int:
         raise RunError(f"cannot read the Delta log of {path}: {type(err).__name__}") from err
 
 
+def file_count(spark: SparkSession, path: str) -> int:
+    """How many data files the current snapshot of ``path`` holds (0 when there is no table)."""
+    try:
+        snapshot = _snapshot(spark, path)
+        return int(snapshot.numOfFiles()) if int(snapshot.version()) >= 0 else 0
+    except Py4JError as err:
+        raise RunError(f"cannot read the Delta log of {path}: {type(err).__name__}") from err
+
+
 def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
     """The last ``txnVersion`` committed to the table at ``path`` by ``app_id`` (None: never, or no table).
 
@@ -192,7 +202,15 @@ def create_table(
         builder = builder.partitionedBy(*partition_by)
     for key, value in (properties or {}).items():
         builder = builder.property(key, value)
-    builder.execute()
+    try:
+        builder.execute()
+    except Exception:
+        # Two runs creating the same table at once: the loser finds the winner's table (a normal
+        # outcome; the caller plans its commit as if it had created it).
+        if latest_version(spark, path) >= 0:
+            log.info("Delta table %s was created by a concurrent run", path)
+            return False
+        raise
     log.info("created Delta table %s", path)
     return True
 
@@ -220,23 +238,33 @@ def append_idempotent(
     New columns are merged into the table schema. If ``(app_id, txn_version)`` was already committed,
     Delta drops the append and None is returned.
 
+    A concurrent commit of the same ``(app_id, txn_version)`` (``ConcurrentTransactionException``:
+    another run planned on the same snapshot and won) counts as dropped too.
+
     Returns:
         This run's commit (version and operation metrics), or None when Delta dropped the append.
     """
     before = latest_version(spark=df.sparkSession, path=path)
+    dropped = []
 
     def attempt() -> None:
-        (
-            df.write.format("delta")
-            .mode("append")
-            .option("mergeSchema", "true")
-            .option("txnAppId", app_id)
-            .option("txnVersion", str(txn_version))
-            .option("userMetadata", tag.metadata())
-            .save(path)
-        )
+        try:
+            (
+                df.write.format("delta")
+                .mode("append")
+                .option("mergeSchema", "true")
+                .option("txnAppId", app_id)
+                .option("txnVersion", str(txn_version))
+                .option("userMetadata", tag.metadata())
+                .save(path)
+            )
+        except ConcurrentTransactionException:
+            dropped.append(True)
 
     with_retry(attempt, f"append to {path}", max_attempts=max_attempts, wait_seconds=wait_seconds)
+    if dropped:
+        log.warning("append to %s: a concurrent run committed transaction %s/%d first", path, app_id, txn_version)
+        return None
     return find_commit(df.sparkSession, path, tag, after=before)
 
 

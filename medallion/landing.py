@@ -5,29 +5,43 @@ Reading rules (the bronze contract):
 - Without a declared ``schema``, every source column is kept as a STRING exactly as read (nested JSON
   objects and arrays as JSON text). Types therefore never conflict between deliveries, and columns
   that appear later are merged into the bronze table. Silver casts.
+- Source keys are case-sensitive: ``Amount`` and ``amount`` are two columns. A key Delta cannot hold
+  as it is, or one in medallion's ``_`` namespace, is renamed by :mod:`medallion.source_names`.
+- JSON is read once: as text, each line parsed by ``from_json`` into a ``MAP<STRING, STRING>`` (no
+  schema-inference pass over the files); the parsed lines are cached while the key set is collected.
+- A JSON line that is not valid UTF-8 is a corrupt record: ``_corrupt_record`` holds it decoded with
+  U+FFFD for each bad byte (valid UTF-8 for every Delta reader), ``_corrupt_bytes`` its exact bytes.
+- CSV follows RFC 4180 by default (``multiLine``, ``escape='"'``): a quoted field may hold newlines
+  and doubled quotes.
 - With a declared ``schema`` (DDL), values are typed by it; a record that does not fit is corrupt.
 - Every row carries ``_source_file``, the fully qualified path of the file it came from.
+- A file that cannot be read at all (truncated gzip, broken Parquet) raises
+  :class:`UnreadableFileError` naming it, so the caller can set it aside and read the rest.
 
 Paths go through Hadoop's FileSystem, so ``abfss://`` works wherever the cluster can reach it.
 """
 from __future__ import annotations
 
 import csv
+import io
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import reduce
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, MapType, StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, MapType, StringType, StructField, StructType, _parse_datatype_string
 
-from medallion.columns import CORRUPT_RECORD, SOURCE_FILE
+from medallion.columns import BRONZE_AUDIT, CORRUPT_BYTES, CORRUPT_RECORD, SOURCE_FILE
 from medallion.config import SourceConfig
 from medallion.errors import SourceError
+from medallion.source_names import SOURCE_NAME_KEY, assign_names
 from medallion.sql import column
 
-__all__ = ["LandingFile", "list_files", "read_files"]
+__all__ = ["LandingFile", "Landed", "UnreadableFileError", "list_files", "read_files", "unreadable_file", "find_unreadable"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +60,9 @@ def list_files(spark: SparkSession, root: str) -> list[LandingFile]:
     """Every data file under ``root``, recursively, skipping hidden (``.x``) and metadata (``_x``) entries.
 
     A missing landing folder holds no files (a fresh environment is normal), so it returns ``[]``.
+    The listing is Spark's own (``InMemoryFileIndex``: parallel for many folders, the same code path as
+    a read of ``abfss://``), handed to Python in one piece rather than one py4j call per file, so listing
+    100,000 files costs a fraction of a second of Python.
     """
     jvm = spark.sparkContext._jvm
     assert jvm is not None
@@ -56,37 +73,188 @@ def list_files(spark: SparkSession, root: str) -> list[LandingFile]:
             log.warning("landing path %s does not exist yet: no files", root)
             return []
         root_q = fs.makeQualified(root_path).toString().rstrip("/")
-        files: list[LandingFile] = []
-        it = fs.listFiles(root_path, True)
-        while it.hasNext():
-            status = it.next()
-            path = status.getPath().toString()
-            relative = path[len(root_q):].lstrip("/") if path.startswith(root_q) else status.getPath().getName()
-            if any(part.startswith((".", "_")) for part in relative.split("/")):
-                continue
-            files.append(LandingFile(path, int(status.getLen()), int(status.getModificationTime())))
+        # Spark reads a load path as a glob: a root holding glob characters is listed file by file.
+        listed = None if any(c in root for c in "*?[]{}\\") else _index_listing(spark, root)
+        if listed is None:
+            listed = _iterate_listing(fs, root_path)
     except Exception as err:  # py4j surfaces Java IO errors as generic exceptions
         raise SourceError(f"cannot list landing path {root}: {type(err).__name__}: {err}") from err
+    files = []
+    for path, size, modified in listed:
+        relative = path[len(root_q):].lstrip("/") if path.startswith(root_q) else path.rsplit("/", 1)[-1]
+        if any(part.startswith((".", "_")) for part in relative.split("/")):
+            continue
+        files.append(LandingFile(path, size, modified))
     return sorted(files, key=lambda f: f.path)
 
 
-def read_files(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) -> DataFrame:
-    """Read ``paths`` per the source config: source columns + ``_corrupt_record`` + ``_source_file``."""
+# Hadoop's FileStatus.toString(): "...{path=P; isDirectory=false; length=N; ...; modification_time=T; ..."
+_STATUS = re.compile(r"\{path=(.*?); isDirectory=false; length=(\d+); .*?modification_time=(\d+);")
+
+
+def _index_listing(spark: SparkSession, root: str) -> list[tuple[str, int, int]] | None:
+    """The leaf files of ``root`` from Spark's file index, or None when the plan is not the expected one."""
+    df = spark.read.format("text").option("recursiveFileLookup", "true").load(root)
+    plan = df._jdf.queryExecution().analyzed()
+    if plan.getClass().getSimpleName() != "LogicalRelation":
+        return None
+    index = plan.relation().location()
+    statuses = index.allFiles()
+    count = int(statuses.size())
+    text = str(statuses.toString()) if count else ""
+    found = [(m.group(1), int(m.group(2)), int(m.group(3))) for m in _STATUS.finditer(text)]
+    return found if len(found) == count else None
+
+
+def _iterate_listing(fs, root_path) -> list[tuple[str, int, int]]:  # type: ignore[no-untyped-def]
+    out = []
+    it = fs.listFiles(root_path, True)
+    while it.hasNext():
+        status = it.next()
+        out.append((status.getPath().toString(), int(status.getLen()), int(status.getModificationTime())))
+    return out
+
+
+class UnreadableFileError(SourceError):
+    """A landing file that cannot be read at all (e.g. a truncated gzip): set it aside, read the rest."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot read landing file {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass
+class Landed:
+    """The records of a set of landing files, ready for bronze's audit columns.
+
+    ``frame`` holds the source columns, ``_corrupt_record`` (+ ``_corrupt_bytes`` when needed) and
+    ``_source_file``. ``renamed`` maps each source key that got another column name to that name.
+    Call :meth:`release` once ``frame`` has been written (it may hold cached data).
+    """
+
+    frame: DataFrame
+    renamed: dict[str, str] = field(default_factory=dict)
+    cached: list[DataFrame] = field(default_factory=list)
+
+    def release(self) -> None:
+        for df in self.cached:
+            df.unpersist()
+        self.cached.clear()
+
+
+def read_files(
+    spark: SparkSession, source: SourceConfig, paths: Sequence[str], existing: Mapping[str, str] | None = None
+) -> Landed:
+    """Read ``paths`` per the source config.
+
+    Args:
+        existing: bronze column -> source key of the bronze table so far
+            (:func:`medallion.source_names.recorded_sources`), so a key lands in the column it did before.
+
+    Raises:
+        UnreadableFileError: one of ``paths`` cannot be read at all (the error names it).
+    """
     if not paths:
         raise ValueError("read_files needs at least one path")
-    if source.format == "json":
-        df = _read_json(spark, source, paths)
-    elif source.format == "csv":
-        df = _read_csv(spark, source, paths)
-    else:
-        df = _read_parquet(spark, source, paths)
-    if CORRUPT_RECORD not in df.columns:
-        df = df.withColumn(CORRUPT_RECORD, F.lit(None).cast("string"))
-    return df
+    known = dict(existing or {})
+    try:
+        if source.format == "json":
+            landed = _read_json(spark, source, paths, known)
+        elif source.format == "csv":
+            landed = _read_csv(spark, source, paths, known)
+        else:
+            landed = _read_parquet(spark, source, paths, known)
+    except UnreadableFileError:
+        raise
+    except Exception as err:
+        path = unreadable_file(err, paths) or find_unreadable(spark, source, err, paths)
+        if path is None:
+            raise
+        raise UnreadableFileError(path, _reason(err)) from err
+    if CORRUPT_RECORD not in landed.frame.columns:
+        landed.frame = landed.frame.withColumn(CORRUPT_RECORD, F.lit(None).cast("string"))
+    return landed
 
 
-def _permissive(spark: SparkSession, source: SourceConfig):  # type: ignore[no-untyped-def]
-    return spark.read.options(**source.options).options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_RECORD)
+# --------------------------------------------------------------------------- unreadable files
+
+_READ_ERROR = re.compile(r"Encountered error while reading file (\S+?)\.? Details")
+_FOOTER_ERROR = re.compile(r"(?:Could not read footer for file|reading footer for file)[^\n]*?path=([^;]+);")
+_NOT_PARQUET = re.compile(r"(\S+) is not a Parquet file")
+
+
+def _normal(path: str) -> str:
+    # Spark reports file:///x, Hadoop's Path.toString file:/x, and either may %-encode.
+    from urllib.parse import unquote
+
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*):///", r"\1:/", unquote(path))
+
+
+def unreadable_file(err: BaseException, paths: Sequence[str]) -> str | None:
+    """The one of ``paths`` a Spark read error blames as unreadable, or None (not a file read error)."""
+    texts = []
+    cause: BaseException | None = err
+    while cause is not None and len(texts) < 10:
+        texts.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    text = "\n".join(texts)
+    by_norm = {_normal(p): p for p in paths}
+    for pattern in (_READ_ERROR, _FOOTER_ERROR, _NOT_PARQUET):
+        for match in pattern.finditer(text):
+            found = by_norm.get(_normal(match.group(1)))
+            if found is not None:
+                return found
+    return None
+
+
+#: Errors that mean "this file cannot be read" (decompression, container format), when Spark does not
+#: name the file (a failure in the middle of a stream is not wrapped with its path).
+_READ_FAILURE = re.compile(
+    r"EOFException|ZipException|Not in GZIP format|Unexpected end of input|CorruptedInput|"
+    r"ParquetDecodingException|not a Parquet file|Could not read footer|Encountered error while reading file|"
+    r"MalformedInputException|DataFormatException|CRC"
+)
+
+
+def find_unreadable(spark: SparkSession, source: SourceConfig, err: BaseException, paths: Sequence[str]) -> str | None:
+    """The first of ``paths`` that cannot be read, found by bisection, when ``err`` looks like a file read
+    failure that names no file (None otherwise). Costs O(log n) small reads, only on that failure."""
+    text = "\n".join(str(e) for e in (err, err.__cause__, err.__context__) if e is not None)
+    if not _READ_FAILURE.search(text):
+        return None
+    candidates = list(paths)
+    if not _unreadable(spark, source, candidates):
+        return None
+    while len(candidates) > 1:
+        half = candidates[: len(candidates) // 2]
+        candidates = half if _unreadable(spark, source, half) else candidates[len(half):]
+    return candidates[0]
+
+
+def _unreadable(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) -> bool:
+    """Whether reading ``paths`` whole (every byte decompressed, every Parquet footer) fails."""
+    try:
+        if source.format == "parquet":
+            spark.read.parquet(*paths).count()
+        else:
+            spark.read.format("text").load(list(paths)).count()
+    except Exception:  # the very failure being looked for
+        return True
+    return False
+
+
+def _reason(err: BaseException) -> str:
+    """The deepest Java cause of a read error, e.g. ``java.io.EOFException: Unexpected end of input stream``."""
+    text = str(err)
+    causes = re.findall(r"Caused by: ([\w.$]+(?:Exception|Error)[^\n]*)", text)
+    if causes:
+        return causes[-1].strip()[:500]
+    first = [line.strip() for line in text.splitlines() if line.strip()]
+    return (first[0] if first else type(err).__name__)[:500]
+
+
+# --------------------------------------------------------------------------- shared
 
 
 def _with_file(df: DataFrame) -> DataFrame:
@@ -99,27 +267,6 @@ def _declared_schema(source: SourceConfig) -> str | None:
     return f"{source.schema_}, `{CORRUPT_RECORD}` STRING"
 
 
-def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) -> DataFrame:
-    reader = _permissive(spark, source)
-    declared = _declared_schema(source)
-    if declared is not None:
-        return _with_file(reader.schema(declared).json(list(paths)))
-    df = reader.option("primitivesAsString", "true").json(list(paths))
-    if [f.name for f in df.schema.fields] == [CORRUPT_RECORD]:
-        # Only unparseable lines: Spark refuses to select the corrupt column alone from raw JSON,
-        # and the text reader gives the same lines verbatim.
-        return _corrupt_only_as_text(spark, paths)
-    return _with_file(df).select(*[_as_string(df.schema[c]) for c in df.columns], SOURCE_FILE)
-
-
-def _corrupt_only_as_text(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
-    text = spark.read.text(list(paths))
-    return (
-        text.where(F.trim("value") != "")
-        .select(F.col("value").alias(CORRUPT_RECORD), F.col("_metadata.file_path").alias(SOURCE_FILE))
-    )
-
-
 def _as_string(field: StructField) -> Column:
     col = column(field.name)
     if field.name == CORRUPT_RECORD or isinstance(field.dataType, StringType):
@@ -129,58 +276,211 @@ def _as_string(field: StructField) -> Column:
     return col.cast("string").alias(field.name)
 
 
-def _read_csv(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) -> DataFrame:
+def _named(value: Column, key: str, name: str) -> Column:
+    """``value`` as bronze column ``name``; a renamed column records its source ``key``."""
+    if key == name:
+        return value.alias(name)
+    return value.alias(name, metadata={SOURCE_NAME_KEY: key})
+
+
+def _assign(keys: Sequence[str], existing: Mapping[str, str]) -> dict[str, str]:
+    names = assign_names(keys, existing, taken=(*BRONZE_AUDIT, CORRUPT_BYTES))
+    renamed = {k: v for k, v in names.items() if k != v}
+    if renamed:
+        log.warning("source keys renamed for bronze (see medallion.source_names): %s", renamed)
+    return names
+
+
+def _is_utf8(encoding: str | None) -> bool:
+    return encoding is None or encoding.lower().replace("-", "").replace("_", "") == "utf8"
+
+
+# --------------------------------------------------------------------------- JSON
+
+_JSON_READER_ONLY = {"multiline", "encoding", "charset", "linesep", "samplingratio", "primitivesasstring",
+                     "prefersdecimal", "dropfieldifallnull", "pathglobfilter", "recursivefilelookup",
+                     "modifiedbefore", "modifiedafter", "ignorecorruptfiles", "ignoremissingfiles", "compression"}
+
+
+def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str], existing: Mapping[str, str]) -> Landed:
+    """JSON lines (or whole files with ``multiLine``) read once as text and parsed with ``from_json``."""
+    opts = {k.lower(): v for k, v in source.options.items()}
+    parse_options = {k: v for k, v in source.options.items() if k.lower() not in _JSON_READER_ONLY}
+    whole = opts.get("multiline", "false").lower() == "true"
+    encoding = opts.get("encoding", opts.get("charset"))
+    reader = spark.read.format("text").option("wholetext", str(whole).lower())
+    if "linesep" in opts:
+        reader = reader.option("lineSep", opts["linesep"])
+    for key in ("pathglobfilter", "recursivefilelookup", "ignoremissingfiles"):
+        if key in opts:
+            reader = reader.option(key, opts[key])
+    text = reader.load(list(paths)).select(F.col("value"), F.col("_metadata.file_path").alias(SOURCE_FILE))
+
+    raw = F.col("value").cast("binary")
+    decoded = F.decode(raw, encoding or "UTF-8")
+    # Bytes that are not valid UTF-8 do not survive a decode/encode round trip.
+    valid = F.lit(True) if not _is_utf8(encoding) else F.encode(decoded, "UTF-8") == raw
+    line = F.regexp_replace(decoded, "^\ufeff", "")
+    lines = text.select(line.alias("line"), valid.alias("valid"), raw.alias("raw"), SOURCE_FILE).where(
+        F.trim("line") != ""
+    )
+
     declared = _declared_schema(source)
     if declared is not None:
-        return _with_file(_permissive(spark, source).schema(declared).csv(list(paths)))
+        schema = _parse_datatype_string(declared)
+        assert isinstance(schema, StructType)
+        options = {**parse_options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+        parsed = lines.select(
+            F.when(F.col("valid"), F.from_json("line", schema, options)).alias("r"), "line", "valid", "raw", SOURCE_FILE
+        )
+        corrupt = F.when(~F.col("valid"), F.col("line")).otherwise(F.col(f"r.{CORRUPT_RECORD}"))
+        data = [F.col("r").getField(f.name).alias(f.name) for f in schema.fields if f.name != CORRUPT_RECORD]
+        # Single pass, no action before the write: `_corrupt_bytes` is always there with a declared schema.
+        raw_bytes = F.when(~F.col("valid"), F.col("raw")).alias(CORRUPT_BYTES)
+        return Landed(parsed.select(*data, corrupt.alias(CORRUPT_RECORD), raw_bytes, SOURCE_FILE))
+
+    as_map = MapType(StringType(), StringType())
+    trimmed = F.ltrim("line")
+    records = F.when(~F.col("valid"), F.array(F.lit(None).cast(as_map))).when(
+        trimmed.startswith("["), F.from_json("line", ArrayType(as_map), parse_options)
+    ).otherwise(F.array(F.from_json("line", as_map, parse_options)))
+    # An array line holding anything but objects, or an empty one, is kept whole as one corrupt record.
+    usable = F.when(F.size(records) > 0, records).otherwise(F.array(F.lit(None).cast(as_map)))
+    parsed = (
+        lines.select(F.explode(usable).alias("m"), "line", "valid", "raw", SOURCE_FILE)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    landed = Landed(parsed, cached=[parsed])
+    try:
+        stats = parsed.select(F.explode_outer(F.map_keys("m")).alias("k"), "valid").agg(
+            F.collect_set("k").alias("keys"), F.min(F.col("valid").cast("int")).alias("all_valid")
+        ).first()
+    except Exception:
+        landed.release()
+        raise
+    keys = sorted(stats["keys"] or []) if stats is not None else []
+    any_invalid = stats is not None and stats["all_valid"] == 0
+    names = _assign(keys, existing)
+    data = [_named(F.col("m").getItem(k), k, names[k]) for k in sorted(keys, key=lambda k: names[k])]
+    extra = [F.when(~F.col("valid"), F.col("raw")).alias(CORRUPT_BYTES)] if any_invalid else []
+    landed.frame = parsed.select(*data, F.when(F.col("m").isNull(), F.col("line")).alias(CORRUPT_RECORD), *extra, SOURCE_FILE)
+    landed.renamed = {k: v for k, v in names.items() if k != v}
+    return landed
+
+
+# --------------------------------------------------------------------------- CSV
+
+#: RFC 4180 unless the pipeline says otherwise: quoted fields may span lines, quotes are doubled.
+CSV_DEFAULTS = {"multiLine": "true", "escape": '"'}
+_HEAD_BYTES = 1 << 16
+
+
+def _csv_reader(spark: SparkSession, source: SourceConfig):  # type: ignore[no-untyped-def]
+    given = {k.lower() for k in source.options}
+    defaults = {k: v for k, v in CSV_DEFAULTS.items() if k.lower() not in given}
+    return (
+        spark.read.options(**defaults)
+        .options(**source.options)
+        .options(mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_RECORD)
+    )
+
+
+def _read_csv(spark: SparkSession, source: SourceConfig, paths: Sequence[str], existing: Mapping[str, str]) -> Landed:
+    declared = _declared_schema(source)
+    if declared is not None:
+        return Landed(_with_file(_csv_reader(spark, source).schema(declared).csv(list(paths))))
     # No declared schema: files may carry different headers (drift). Read each header, group the files
-    # by header and read each group with an all-STRING schema that includes _corrupt_record, so
-    # rows with too many or too few fields are kept raw. Groups are unioned by column name.
-    header = source.options.get("header", "false").lower() == "true"
-    delimiter = source.options.get("sep", source.options.get("delimiter", ","))
+    # by header and read each group with an all-STRING positional schema that includes _corrupt_record,
+    # so rows with too many fields are kept raw. Groups are unioned by (bronze) column name.
+    opts = {k.lower(): v for k, v in source.options.items()}
+    header = opts.get("header", "false").lower() == "true"
+    delimiter = opts.get("sep", opts.get("delimiter", ","))
+    quote = opts.get("quote", '"')
     groups: dict[tuple[str, ...], list[str]] = {}
     for path in paths:
-        first = _first_line(spark, path)
-        if first is None:
+        fields = _first_record(spark, path, delimiter, quote, opts.get("encoding", opts.get("charset")))
+        if fields is None:
             continue
-        fields = next(csv.reader([first], delimiter=delimiter), [])
         names = tuple(f.strip() for f in fields) if header else tuple(f"_c{i}" for i in range(len(fields)))
-        groups.setdefault(names, []).append(path)
+        groups.setdefault(_unique(names), []).append(path)
     if not groups:
-        return spark.createDataFrame([], f"`{CORRUPT_RECORD}` STRING, `{SOURCE_FILE}` STRING")
+        return Landed(spark.createDataFrame([], f"`{CORRUPT_RECORD}` STRING, `{SOURCE_FILE}` STRING"))
+    names_of = _assign(sorted({n for g in groups for n in g}), existing)
     frames = []
-    for names, group in groups.items():
-        schema = StructType([StructField(n, StringType()) for n in names] + [StructField(CORRUPT_RECORD, StringType())])
-        frames.append(_with_file(_permissive(spark, source).schema(schema).csv(group)))
-    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+    for keys, group in groups.items():
+        positional = [f"_p{i}" for i in range(len(keys))]
+        schema = StructType([StructField(p, StringType()) for p in positional] + [StructField(CORRUPT_RECORD, StringType())])
+        df = _with_file(_csv_reader(spark, source).schema(schema).csv(group))
+        frames.append(
+            df.select(*[_named(F.col(p), k, names_of[k]) for p, k in zip(positional, keys, strict=True)], CORRUPT_RECORD, SOURCE_FILE)
+        )
+    frame = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+    return Landed(frame, renamed={k: v for k, v in names_of.items() if k != v})
 
 
-def _first_line(spark: SparkSession, path: str) -> str | None:
+def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
+    """A header that repeats a name keeps every column: the n-th repeat of ``a`` is the key ``a__n``."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        n = seen.get(name, 0)
+        seen[name] = n + 1
+        out.append(name if n == 0 else f"{name}__{n}")
+    return tuple(out)
+
+
+def _first_record(spark: SparkSession, path: str, delimiter: str, quote: str, encoding: str | None) -> list[str] | None:
+    """The first CSV record of a file (decompressed by its codec; may span lines inside quotes)."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
     hpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.open(hpath)
     try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        line = reader.readLine()
-    finally:
-        stream.close()
-    if line is None:
+        fs = hpath.getFileSystem(conf)
+        stream = fs.open(hpath)
+        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(hpath)
+        if codec is not None:
+            stream = codec.createInputStream(stream)
+        try:
+            head = bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream, _HEAD_BYTES))
+        except Exception:
+            # A file shorter than the window: read what there is.
+            stream.close()
+            stream = fs.open(hpath)
+            if codec is not None:
+                stream = codec.createInputStream(stream)
+            head = bytes(jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
+    except Exception as err:
+        raise UnreadableFileError(path, _reason(err)) from err
+    text = head.decode(encoding or "utf-8", errors="replace").lstrip("\ufeff")
+    if not text.strip():
         return None
-    return line.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote or '"')
+    return next(reader, None)
 
 
-def _read_parquet(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) -> DataFrame:
+# --------------------------------------------------------------------------- Parquet
+
+
+def _read_parquet(spark: SparkSession, source: SourceConfig, paths: Sequence[str], existing: Mapping[str, str]) -> Landed:
     reader = spark.read.options(**source.options)
     declared = source.schema_
     if declared is not None:
-        return _with_file(reader.schema(declared).parquet(*paths))
+        return Landed(_with_file(reader.schema(declared).parquet(*paths)))
     try:
         df = reader.option("mergeSchema", "true").parquet(*paths)
         frames = [df]
     except Exception as err:  # incompatible types between files: read them one by one
+        if unreadable_file(err, paths) is not None:
+            raise
         log.warning("parquet files disagree on types (%s); reading them one by one", type(err).__name__)
         frames = [reader.parquet(p) for p in paths]
-    typed = [_with_file(f).select(*[_as_string(f.schema[c]) for c in f.columns], SOURCE_FILE) for f in frames]
-    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), typed)
+    names_of = _assign(sorted({c for f in frames for c in f.columns}), existing)
+    typed = [
+        _with_file(f).select(*[_named(_as_string(f.schema[c]), c, names_of[c]) for c in f.columns], SOURCE_FILE)
+        for f in frames
+    ]
+    frame = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), typed)
+    return Landed(frame, renamed={k: v for k, v in names_of.items() if k != v})

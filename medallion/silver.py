@@ -37,6 +37,7 @@ from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
+from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -67,7 +68,10 @@ from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.session import session_conf
 from medallion.sql import quote_identifier
 
-__all__ = ["run_silver", "plan_range", "BronzeRange", "prepare", "merge_spec", "read_bronze_changes", "app_id"]
+__all__ = [
+    "run_silver", "plan_range", "BronzeRange", "prepare", "merge_spec", "read_bronze_changes", "app_id",
+    "with_missing_sources",
+]
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +167,7 @@ def prepare(silver: SilverConfig, *, run_id: str, now: datetime) -> Callable[[Da
     ts = as_utc(now)
 
     def transform(bronze: DataFrame) -> DataFrame:
+        bronze = with_missing_sources(bronze, silver.columns)
         cleansed = bronze.transform(cleanse(silver.columns, passthrough=(BRONZE_VERSION,)))
         fields = set(bronze.columns)
         record_hash = (
@@ -182,6 +187,39 @@ def prepare(silver: SilverConfig, *, run_id: str, now: datetime) -> Callable[[Da
         return checked.transform(rank_versions(spec, column=RANK, within=(QUARANTINED,)))
 
     return transform
+
+
+def with_missing_sources(bronze: DataFrame, columns: dict[str, str]) -> DataFrame:
+    """``bronze`` plus a null STRING column for each source column a ``columns:`` expression names but
+    bronze does not hold yet (e.g. a first delivery of corrupt records only): such rows fail the rules
+    and are dead-lettered, instead of failing the run. Anything else unresolvable is left to
+    :func:`~medallion.expectations.cleanse`, which names the key.
+    """
+    exprs = [F.expr(text) for text in columns.values()]
+    missing: list[str] = []
+    for _ in range(len(columns) * 4):
+        try:
+            bronze.select(*exprs)
+            break
+        except AnalysisException as err:
+            name = _unresolved_column(err)
+            if name is None or name in bronze.columns:
+                break
+            bronze = bronze.withColumn(name, F.lit(None).cast("string"))
+            missing.append(name)
+    if missing:
+        log.warning("silver: bronze has no column %s yet; read as null", missing)
+    return bronze
+
+
+def _unresolved_column(err: AnalysisException) -> str | None:
+    """The plain column name an UNRESOLVED_COLUMN error is about (None for any other error or a nested field)."""
+    if not (err.getErrorClass() or "").startswith("UNRESOLVED_COLUMN"):
+        return None
+    name = (err.getMessageParameters() or {}).get("objectName", "")
+    if len(name) > 1 and name.startswith("`") and name.endswith("`") and "`.`" not in name:
+        return name[1:-1].replace("``", "`")
+    return None
 
 
 def run_silver(
