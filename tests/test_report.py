@@ -309,6 +309,7 @@ def test_empty_lakehouse_says_so(spark, tmp_path: Path) -> None:  # noqa: ANN001
 
 @pytest.mark.delta
 def test_checks_and_quarantined_files_shown_when_recorded(spark, sample_lakehouse: SampleLakehouse, tmp_path: Path) -> None:  # noqa: ANN001
+    from medallion.file_log import FileEntry, FileLog, FileStatus
     from medallion.report.gather import build_report
 
     lake = tmp_path / "lake"
@@ -319,10 +320,9 @@ def test_checks_and_quarantined_files_shown_when_recorded(spark, sample_lakehous
          ("unique", "gold/other_pipeline_table", "r2", "3", "0", False)],
         "name STRING, `table` STRING, run_id STRING, observed STRING, threshold STRING, passed BOOLEAN",
     ).write.format("delta").save(str(lake / "_audit/checks"))
-    spark.createDataFrame(
-        [("orders", "landing/orders/bad.json.gz", 123, "EOFException: <truncated>", "r2")],
-        "pipeline STRING, path STRING, size BIGINT, error STRING, run_id STRING",
-    ).write.format("delta").save(str(lake / "_audit/quarantined_files"))
+    files = FileLog(spark, env.files_path, env.table_path("bronze", sample_lakehouse.pipeline.bronze.table))
+    unreadable = FileEntry("landing/orders/bad.json.gz", 123, 0, FileStatus.UNREADABLE, "EOFException: <truncated>")
+    files.record([unreadable], bronze_version=0, committed=False, run_id="r2", now=NOW)
     report = build_report(spark, env, [sample_lakehouse.pipeline], now=NOW)
     (d,) = report.datasets
     assert [(c.name, c.table, c.run_id, c.passed) for c in d.checks or []] == [("min_rows", "silver/orders", "r2", False)]

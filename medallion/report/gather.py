@@ -6,8 +6,8 @@ Sources, each optional (a lakehouse with no runs yet gives a page that says so):
 * the run log ``{lakehouse_root}/_audit/runs`` — the last N runs of each pipeline plus the latest
   record of every layer, in one query;
 * the dead-letter table — counts by rule and status (one aggregation) and a few sample rows per rule;
-* check results ``{lakehouse_root}/_audit/checks`` and quarantined-file records
-  ``{lakehouse_root}/_audit/quarantined_files`` where they exist;
+* check results ``{lakehouse_root}/_audit/checks`` and the files bronze set aside as unreadable
+  (bronze's file record ``{lakehouse_root}/_audit/files``) where they exist;
 * bronze's Delta log — the ``metaData`` actions (schemas) of the commits since the window's first
   run, to find the columns each delivery added, and which of the run's files carried them.
 """
@@ -22,9 +22,10 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from medallion.clock import as_utc, utc_now
-from medallion.columns import FAILED_RULES, QUARANTINE_RUN_ID, QUARANTINED_AT, RUN_ID, SOURCE_FILE
+from medallion.columns import DLQ_STATUS, FAILED_RULES, QUARANTINE_RUN_ID, QUARANTINED_AT, RUN_ID, SOURCE_FILE
 from medallion.config import EnvConfig, PipelineConfig, join_path
 from medallion.delta_table import parse_metadata
+from medallion.file_log import FileStatus
 from medallion.report.data import (
     DatasetReport,
     DeadLetterGroup,
@@ -53,7 +54,6 @@ __all__ = [
     "read_dead_letters",
     "read_schema_drift",
     "CHECKS_TABLE",
-    "QUARANTINED_FILES_TABLE",
     "DLQ_STATUS_COLUMNS",
 ]
 
@@ -61,9 +61,8 @@ log = logging.getLogger(__name__)
 
 #: Where other features record their results, relative to ``lakehouse_root`` (absent: section hidden).
 CHECKS_TABLE = ("_audit", "checks")
-QUARANTINED_FILES_TABLE = ("_audit", "quarantined_files")
 #: The dead-letter row status column, when the dead-letter table has one (else every row is pending).
-DLQ_STATUS_COLUMNS = ("_status", "_dlq_status")
+DLQ_STATUS_COLUMNS = (DLQ_STATUS,)  # null = pending (tables from before the status columns)
 SAMPLES_PER_RULE = 2
 MAX_DRIFT_EVENTS = 20
 _COMMIT_FILE = r"/(\d{20})\.json$"
@@ -245,26 +244,25 @@ def _read_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) 
 
 
 def _read_quarantined_files(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> list[QuarantinedFile] | None:
-    path = join_path(env.lakehouse_root, *QUARANTINED_FILES_TABLE)
-    if not _is_delta(spark, path):
+    """Files bronze set aside as unreadable, newest first, from its file record ``_audit/files``."""
+    if not _is_delta(spark, env.files_path):
         return None
-    df = _pipeline_rows(spark.read.format("delta").load(path), pipeline, env)
-    at = next((c for c in ("quarantined_at", "at", "detected_at") if c in df.columns), None)
-    if at:
-        df = df.orderBy(F.col(at).desc())
-    out = []
-    for r in df.limit(20).collect():
-        row = r.asDict()
-        out.append(
-            QuarantinedFile(
-                path=safe_text(row.get("path"), 300),
-                size=safe_text(row.get("size")),
-                error=safe_text(row.get("error"), 600),
-                run_id=safe_text(row.get("run_id")),
-                at=safe_text(row.get(at) if at else None),
-            )
+    bronze_path = env.table_path("bronze", pipeline.bronze.table)
+    df = (
+        spark.read.format("delta").load(env.files_path)
+        .where((F.col("bronze_table") == F.lit(bronze_path)) & (F.col("status") == F.lit(str(FileStatus.UNREADABLE))))
+        .orderBy(F.col("recorded_at").desc())
+    )
+    return [
+        QuarantinedFile(
+            path=safe_text(r["path"], 300),
+            size=safe_text(r["size"]),
+            error=safe_text(r["error"], 600),
+            run_id=safe_text(r["run_id"]),
+            at=safe_text(r["recorded_at"]),
         )
-    return out
+        for r in df.limit(20).collect()
+    ]
 
 
 # --------------------------------------------------------------------------- the whole page
