@@ -56,12 +56,14 @@ def record_tombstones(
     winners: DataFrame,
     *,
     path: str,
+    silver_path: str,
     app_id: str,
     txn_version: int,
     run: RunContext,
 ) -> dict[str, int]:
     """MERGE this batch's newest event per key (``winners``: keys, sequence, ``_is_delete``) into the
-    tombstones: a newer delete records or moves the key's tombstone, a newer upsert removes it.
+    tombstones: a newer delete records or moves the key's tombstone, a newer upsert removes it. A
+    delete older than silver's row of its key does nothing, and leaves no tombstone.
 
     Returns:
         ``{"recorded": n, "moved": n, "removed": n}`` from the commit's metrics (zeros when the table
@@ -69,6 +71,12 @@ def record_tombstones(
     """
     keys, seq = list(silver.keys), silver.sequence_by
     source = winners.select(*[quote_identifier(c) for c in (*keys, seq)], F.col(IS_DELETE))
+    if DeltaTable.isDeltaTable(spark, silver_path):  # read before silver's MERGE: the same on a rerun
+        live = spark.read.format("delta").load(silver_path).select(
+            *[quote_identifier(k) for k in keys], F.col(quote_identifier(seq)).alias(TOMBSTONE_SEQUENCE)
+        )
+        overtaken = F.col(IS_DELETE) & (F.col(TOMBSTONE_SEQUENCE) > F.col(quote_identifier(seq)))
+        source = source.join(live, keys, "left").where(~F.coalesce(overtaken, F.lit(False))).drop(TOMBSTONE_SEQUENCE)
     tag = CommitTag(run.run_id, "silver", {"tombstones": True})
     if not DeltaTable.isDeltaTable(spark, path):
         if source.where(F.col(IS_DELETE)).isEmpty():

@@ -367,7 +367,7 @@ def _run_batch(
     source = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1)).select(*[quote_identifier(c) for c in spec.columns])
     if silver.delete_when is not None:
         source = _apply_tombstones(spark, silver, prepared, source, run, batch, details, hook=hook, writer=writer,
-                                   path=_sibling(silver_path, silver.tombstone_table))
+                                   path=_sibling(silver_path, silver.tombstone_table), silver_path=silver_path)
     metrics = merge_into(
         spark, silver_path, source, spec,
         app_id=writer, txn_version=batch.end, tag=tag, properties=table_properties(silver),
@@ -426,10 +426,11 @@ def _apply_tombstones(
     hook: StepHook,
     writer: str,
     path: str,
+    silver_path: str,
 ) -> DataFrame:
     """Record this batch's deletes as tombstones, then give each MERGE source row its key's tombstone."""
     winners = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1))
-    details["tombstones"] = record_tombstones(spark, silver, winners, path=path, app_id=writer,
+    details["tombstones"] = record_tombstones(spark, silver, winners, path=path, silver_path=silver_path, app_id=writer,
                                               txn_version=batch.end, run=run)
     hook("tombstoned")
     flagged = source.join(winners.select(*[quote_identifier(k) for k in silver.keys], IS_DELETE), list(silver.keys), "left")
