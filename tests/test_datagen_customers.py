@@ -31,7 +31,7 @@ def test_expected_history_has_one_current_row_per_live_key_and_contiguous_interv
             chain.sort(key=lambda r: r["valid_from"])
             assert sum(r["is_current"] for r in chain) <= 1
             assert all(r["is_current"] == (r["valid_to"] is None) for r in chain)
-            for a, b in zip(chain, chain[1:]):
+            for a, b in zip(chain, chain[1:], strict=False):
                 assert a["valid_to"] is not None and a["valid_to"] <= b["valid_from"]
                 assert a["is_deleted"] or a["valid_to"] == b["valid_from"]  # a gap only after a delete
         assert any(r["is_deleted"] for r in rows) and any(not r["is_current"] and not r["is_deleted"] for r in rows)
