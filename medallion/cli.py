@@ -24,13 +24,20 @@ from medallion.logs import configure_logging, mask_secrets
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from medallion.project import Project
+
 __all__ = ["main", "build_parser"]
 
 log = logging.getLogger(__name__)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pipeline", required=True, help="the pipeline YAML file of one dataset")
+def _common(parser: argparse.ArgumentParser, *, project: bool = False) -> None:
+    if project:
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--pipeline", help="the pipeline YAML file of one dataset")
+        which.add_argument("--all", action="store_true", help="every pipeline file in {conf-dir}/pipelines")
+    else:
+        parser.add_argument("--pipeline", required=True, help="the pipeline YAML file of one dataset")
     parser.add_argument("--env", required=True, help="environment name: reads {conf-dir}/env/NAME.yaml")
     parser.add_argument("--conf-dir", default="conf", help="configuration folder (default: ./conf)")
 
@@ -39,14 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medallion", description="Bronze / silver / gold lakehouse jobs on Delta.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the pipeline's layers")
-    _common(run)
+    run = sub.add_parser("run", help="run the pipeline's layers (--all: every dataset, then gold in dependency order)")
+    _common(run, project=True)
     run.add_argument("--layer", choices=["bronze", "silver", "gold", "all"], default="all")
     run.add_argument("--output", choices=["text", "json"], default="text")
     run.set_defaults(handler=_cmd_run)
 
     validate = sub.add_parser("validate", help="validate the environment and pipeline files")
-    _common(validate)
+    _common(validate, project=True)
     validate.set_defaults(handler=_cmd_validate)
 
     check = sub.add_parser("check", help="post-run data-quality checks over the pipeline's tables and run log")
@@ -130,13 +137,35 @@ def _resolve_pipeline(arg: str, conf_dir: str) -> Path:
 
 def load_configs(args: argparse.Namespace) -> tuple[EnvConfig, PipelineConfig, Path]:
     """Load and validate both files (no JVM); raises ConfigError naming file and key."""
+    env = _load_env(args)
+    pipeline_file = _resolve_pipeline(args.pipeline, args.conf_dir)
+    pipeline = load_pipeline(pipeline_file)
+    from medallion.project import project_of
+
+    project_of(pipeline_file, pipeline).validate()  # {silver.NAME} / {gold.NAME} resolve, no cycles
+    return env, pipeline, pipeline_file
+
+
+def _load_env(args: argparse.Namespace) -> EnvConfig:
     env_file = Path(args.conf_dir) / "env" / f"{args.env}.yaml"
     if not env_file.is_file():
         raise ConfigError(f"environment {args.env!r} not found (looked for {env_file})", file=str(env_file))
-    env = load_env(env_file)
-    pipeline_file = _resolve_pipeline(args.pipeline, args.conf_dir)
-    pipeline = load_pipeline(pipeline_file)
-    return env, pipeline, pipeline_file
+    return load_env(env_file)
+
+
+def _configured_project(args: argparse.Namespace) -> tuple[SparkSession, EnvConfig, Project]:
+    """``--all``: every pipeline file validated (files, references, cycles; then Spark's parser)."""
+    from medallion.project import load_project
+
+    env = _load_env(args)
+    project = load_project(args.conf_dir)
+    from medallion.config_validation import validate_pipeline_sql
+    from medallion.session import get_spark
+
+    spark = get_spark(env.spark, app_name="medallion-project")
+    for p in project.pipelines:
+        validate_pipeline_sql(spark, p.config, file=str(p.path))
+    return spark, env, project
 
 
 def _configured_session(args: argparse.Namespace) -> tuple[SparkSession, EnvConfig, PipelineConfig, Path]:
@@ -153,10 +182,15 @@ def _configured_session(args: argparse.Namespace) -> tuple[SparkSession, EnvConf
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from medallion.layers import layers_for
-    from medallion.runner import run_pipeline
+    from medallion.runner import ProjectReport, RunReport, run_pipeline, run_project
 
-    spark, env, pipeline, _ = _configured_session(args)
-    report = run_pipeline(spark, env, pipeline, layers_for(pipeline, args.layer))
+    report: RunReport | ProjectReport
+    if args.all:
+        spark, env, project = _configured_project(args)
+        report = run_project(spark, env, project, args.layer)
+    else:
+        spark, env, pipeline, _ = _configured_session(args)
+        report = run_pipeline(spark, env, pipeline, layers_for(pipeline, args.layer))
     if args.output == "json":
         print(json.dumps(report.to_json(), default=str))
     else:
@@ -165,6 +199,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    if args.all:
+        _, env, project = _configured_project(args)
+        for p in project.pipelines:
+            print(f"OK: {p.path} ({p.dataset}) is valid for environment {env.name}")
+        return 0
     _, env, pipeline, pipeline_file = _configured_session(args)
     print(f"OK: {pipeline_file} ({pipeline.dataset}) is valid for environment {env.name}")
     return 0

@@ -43,6 +43,17 @@ __all__ = [
     "OPTIONAL_BRONZE_AUDIT",
     "SILVER_AUDIT",
     "DLQ_AUDIT",
+    "VALID_FROM",
+    "VALID_TO",
+    "IS_CURRENT",
+    "IS_DELETED",
+    "HISTORY_AUDIT",
+    "IS_DELETE",
+    "TOMBSTONE_SEQUENCE",
+    "DELETED_AT",
+    "IN_BATCH",
+    "ROLE",
+    "ACTION",
     "RESERVED_PREFIX",
     "reserved",
 ]
@@ -82,6 +93,19 @@ WARNED = "_warned"
 RANK = "_rank"
 PREVIOUS_RULES = "_previous_rules"  # a dead letter's reasons before a replay re-evaluated it
 PARSED = "_parsed"  # a corrupt record re-parsed by a replay
+
+# --- silver history (history: scd2) and deletes (delete_when)
+VALID_FROM = "_valid_from"  # the version's sequence_by value
+VALID_TO = "_valid_to"  # the next version's (or the delete's) sequence_by value; null while current
+IS_CURRENT = "_is_current"
+IS_DELETED = "_is_deleted"  # the interval was ended by a delete of the key
+HISTORY_AUDIT = (VALID_FROM, VALID_TO, IS_CURRENT, IS_DELETED)
+IS_DELETE = "_is_delete"  # an event (row) that deletes its key: delete_when was true
+TOMBSTONE_SEQUENCE = "_tombstone_sequence"  # working: the sequence of the key's recorded delete
+DELETED_AT = "_deleted_at"  # tombstones: when the delete was recorded
+IN_BATCH = "_in_batch"  # working: the event was read by this run
+ROLE = "_role"  # working: what an event did to the history (start / close / superseded)
+ACTION = "_action"  # working: MERGE action of a history row (upsert / delete)
 
 # --- Delta's change data feed (columns Delta adds to a change-feed read)
 CHANGE_TYPE = "_change_type"

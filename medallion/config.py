@@ -60,6 +60,7 @@ LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_READS_A_TABLE = re.compile(r"\{silver(\.[A-Za-z_][A-Za-z0-9_]*)?\}|\{gold\.[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 def _identifier(value: str) -> str:
@@ -294,6 +295,11 @@ class SilverConfig(_Model):
         "3.4+/Fabric read it, Synapse serverless SQL does not.",
     )
     checks: TableChecks = Field(default_factory=list)
+    # --- history and deletes (docs/CONTRACT-extensions.md)
+    history: Literal["latest", "scd2"] = "latest"
+    track_columns: list[Identifier] | None = None
+    ignore_columns: list[Identifier] = Field(default_factory=list)
+    delete_when: SqlText | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> SilverConfig:
@@ -319,7 +325,53 @@ class SilverConfig(_Model):
             missing = [c for c in named if c not in known]
             if missing:
                 raise ValueError(f"checks.{i} ({check.name}): columns {missing} are not silver columns {known}")
+        self._check_history()
         return self
+
+    def _check_history(self) -> None:
+        """``history`` / ``track_columns`` / ``ignore_columns`` name output columns that can change."""
+        if self.history != "scd2" and (self.track_columns is not None or self.ignore_columns):
+            raise ValueError("track_columns and ignore_columns apply to history: scd2 only")
+        if self.track_columns is not None and self.ignore_columns:
+            raise ValueError("give track_columns or ignore_columns, not both")
+        fixed = {*self.keys, self.sequence_by}
+        for key, names in (("track_columns", self.track_columns or []), ("ignore_columns", self.ignore_columns)):
+            unknown = [c for c in names if c not in self.columns]
+            if unknown:
+                raise ValueError(f"{key} {unknown} are not among the output columns {list(self.columns)}")
+            bad = [c for c in names if c in fixed]
+            if bad:
+                raise ValueError(f"{key} {bad} are keys or sequence_by, which never count as a change")
+        if self.track_columns is not None and not self.track_columns:
+            raise ValueError("track_columns must name at least one column")
+        if self.dlq in (self.events_table, self.tombstone_table):
+            raise ValueError(f"dlq_table {self.dlq!r} clashes with a table silver keeps for history or deletes")
+
+    @property
+    def tracked(self) -> list[str]:
+        """scd2: the columns whose change makes a new version (default: every output column but keys
+        and ``sequence_by``, less ``ignore_columns``)."""
+        if self.track_columns is not None:
+            return list(self.track_columns)
+        fixed = {*self.keys, self.sequence_by, *self.ignore_columns}
+        return [c for c in self.columns if c not in fixed]
+
+    @property
+    def events_table(self) -> str:
+        """scd2: every valid version and delete ever read (``{table}_events``), to re-cut chains."""
+        return f"{self.table}_events"
+
+    @property
+    def tombstone_table(self) -> str:
+        """latest + ``delete_when``: the newest delete of each deleted key (``{table}_tombstones``)."""
+        return f"{self.table}_tombstones"
+
+    @property
+    def side_tables(self) -> list[str]:
+        """Tables silver keeps besides its own and the dead-letter table (history events, tombstones)."""
+        if self.history == "scd2":
+            return [self.events_table]
+        return [self.tombstone_table] if self.delete_when is not None else []
 
     @property
     def dlq(self) -> str:
@@ -330,7 +382,8 @@ class SilverConfig(_Model):
 class GoldTable(_Model):
     """One gold aggregate: declarative (derive / filter / group_by / measures) or a ``sql`` SELECT.
 
-    In ``sql`` the silver table is referred to as ``{silver}``.
+    In ``sql`` the pipeline's silver table is ``{silver}``; ``{silver.NAME}`` / ``{gold.NAME}`` name any
+    other silver or gold table of the project (resolved by :mod:`medallion.project`).
     """
 
     table: Identifier
@@ -349,8 +402,8 @@ class GoldTable(_Model):
             declarative = [k for k in ("group_by", "derive", "measures", "filter") if getattr(self, k)]
             if declarative:
                 raise ValueError(f"sql cannot be combined with {declarative}")
-            if "{silver}" not in self.sql:
-                raise ValueError("sql must read the silver table through the {silver} placeholder")
+            if not _READS_A_TABLE.search(self.sql):
+                raise ValueError("sql must read a table through {silver}, {silver.NAME} or {gold.NAME}")
         elif not self.measures:
             raise ValueError("declare measures (or a sql SELECT)")
         else:
@@ -390,7 +443,7 @@ class PipelineConfig(_Model):
         if layer == "bronze":
             return [self.bronze.table]
         if layer == "silver":
-            return [self.silver.table, self.silver.dlq] if self.silver is not None else []
+            return [self.silver.table, self.silver.dlq, *self.silver.side_tables] if self.silver is not None else []
         return [g.table for g in self.gold]
 
     def tables(self, env: EnvConfig) -> dict[str, str]:

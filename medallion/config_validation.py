@@ -8,7 +8,6 @@ this module runs right after the session starts and before any write, so a bad e
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from pyspark.sql import SparkSession
 
 from medallion.config import GoldTable, PipelineConfig
 from medallion.errors import ConfigError
+from medallion.references import bindable_sql, parse_references
 from medallion.sql import error_summary
 from medallion.sql_safety import UnsafeSqlError, check_expression, check_query
 
@@ -41,6 +41,8 @@ def pipeline_expressions(pipeline: PipelineConfig) -> Iterator[tuple[str, str, s
         for i, check in enumerate(pipeline.silver.checks):
             if check.expr is not None:
                 yield f"silver.checks.{i}.expr ({check.name})", "expr", check.expr
+        if pipeline.silver.delete_when is not None:
+            yield "silver.delete_when", "expr", pipeline.silver.delete_when
 
 
 def validate_pipeline_sql(spark: SparkSession, pipeline: PipelineConfig, *, file: str) -> int:
@@ -72,9 +74,10 @@ def validate_pipeline_sql(spark: SparkSession, pipeline: PipelineConfig, *, file
 
 
 def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None = None, key: str | None = None) -> None:
-    """Check that ``gold.sql`` is one SELECT query reading silver through ``{silver}``.
+    """Check that ``gold.sql`` is one SELECT query reading tables through ``{silver}``, ``{silver.NAME}``
+    or ``{gold.NAME}``.
 
-    The placeholder is the only replacement field allowed (other braces must be doubled, as in
+    Those placeholders are the only replacement fields allowed (other braces must be doubled, as in
     ``str.format``); the text is then parsed by Spark's SQL parser with the placeholder replaced by a
     dummy identifier. Nothing is executed.
 
@@ -84,21 +87,7 @@ def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None 
     if gold.sql is None:
         return
     key = key or f"gold[{gold.table}].sql"
-    try:
-        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(gold.sql) if name is not None]
-    except ValueError as err:
-        raise ConfigError(f"invalid braces ({err}); write literal braces as {{{{ and }}}}", file=file, key=key) from err
-    bad = sorted({name or "{}" for name, spec, conv in fields if name != SILVER_PLACEHOLDER or spec or conv})
-    if bad:
-        raise ConfigError(
-            f"unknown placeholder(s) {bad}: only {{{SILVER_PLACEHOLDER}}} is allowed "
-            "(write literal braces as {{ and }})",
-            file=file,
-            key=key,
-        )
-    if not fields:
-        raise ConfigError(f"sql must read the silver table through {{{SILVER_PLACEHOLDER}}}", file=file, key=key)
-    text = gold.sql.format(**{SILVER_PLACEHOLDER: f"`{_SILVER_STAND_IN}`"})
+    text, stand_ins = _with_dummy_tables(gold.sql, file=file, key=key)
     parser = _parser(spark)
     try:
         plan = parser.parsePlan(text)
@@ -114,7 +103,7 @@ def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None 
         raise ConfigError(
             f"must be a single SELECT query, got a {plan.getClass().getSimpleName()} statement", file=file, key=key
         )
-    _safe(lambda: check_query(plan, key, allowed=[_SILVER_STAND_IN], jvm=spark._jvm), file)
+    _safe(lambda: check_query(plan, key, allowed=stand_ins, jvm=spark._jvm), file)
 
 
 def _safe(check: Any, file: str | None) -> None:
@@ -124,6 +113,17 @@ def _safe(check: Any, file: str | None) -> None:
     except UnsafeSqlError as err:
         key, _, reason = str(err).partition(": ")
         raise ConfigError(reason, file=file, key=key) from None
+
+
+def _with_dummy_tables(sql: str, *, file: str | None, key: str) -> tuple[str, list[str]]:
+    """``sql`` with each placeholder replaced by a dummy identifier (``{silver}`` by `__medallion_silver__`),
+    for parsing, and those identifiers (references are resolved across the project by :mod:`medallion.project`)."""
+    try:
+        refs = parse_references(sql)
+    except ValueError as err:
+        raise ConfigError(str(err), file=file, key=key) from None
+    names = {ref.argument: f"__medallion_{ref.argument}__" for ref in refs}
+    return bindable_sql(sql).format(**{arg: f"`{name}`" for arg, name in names.items()}), list(names.values())
 
 
 def _tree(plan: Any) -> str:

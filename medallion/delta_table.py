@@ -56,6 +56,7 @@ __all__ = [
     "append_idempotent",
     "find_commit",
     "idempotent_commit",
+    "command_idempotent",
     "with_retry",
 ]
 
@@ -266,6 +267,26 @@ def append_idempotent(
         log.warning("append to %s: a concurrent run committed transaction %s/%d first", path, app_id, txn_version)
         return None
     return find_commit(df.sparkSession, path, tag, after=before)
+
+
+def command_idempotent(
+    spark: SparkSession, path: str, command: Callable[[], None], *, app_id: str, txn_version: int, tag: CommitTag
+) -> Commit | None:
+    """Run a Delta command on ``path`` (e.g. a MERGE built in ``command``) as an idempotent, tagged commit.
+
+    ``command`` is called again on a retryable conflict, so it should build its DataFrames afresh.
+
+    Returns:
+        This run's commit, or None when ``(app_id, txn_version)`` was already committed (Delta dropped it).
+    """
+    before = latest_version(spark, path)
+
+    def attempt() -> None:
+        with idempotent_commit(spark, tag, app_id=app_id, txn_version=txn_version):
+            command()
+
+    with_retry(attempt, f"commit to {path}")
+    return find_commit(spark, path, tag, after=before)
 
 
 def find_commit(spark: SparkSession, path: str, tag: CommitTag, *, after: int | None = None) -> Commit | None:

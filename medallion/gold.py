@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -49,11 +49,11 @@ from pyspark.sql import functions as F
 
 from medallion.columns import CHANGE_FEED
 from medallion.config import EnvConfig, GoldTable, PipelineConfig
-from medallion.config_validation import SILVER_PLACEHOLDER
 from medallion.delta_table import CommitTag, find_commit, history_metadata, latest_version, read_change_feed
 from medallion.errors import RunError
 from medallion.maintenance import optimize_zorder
 from medallion.outcome import LayerOutcome, RunContext, Status
+from medallion.references import TableRef, bindable_sql, gold_inputs, table_key
 from medallion.sql import error_summary, quote_identifier
 
 __all__ = [
@@ -110,11 +110,19 @@ def _derive_and_filter(gold: GoldTable) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def gold_frame(spark: SparkSession, gold: GoldTable, silver: DataFrame) -> DataFrame:
-    """The gold table's rows computed from ``silver`` (declarative transform or ``sql`` query)."""
+def gold_frame(
+    spark: SparkSession, gold: GoldTable, silver: DataFrame, tables: Mapping[TableRef, DataFrame] | None = None
+) -> DataFrame:
+    """The gold table's rows computed from ``silver`` (declarative transform or ``sql`` query).
+
+    ``tables`` binds the query's other placeholders (``{silver.NAME}``, ``{gold.NAME}``); PySpark's
+    DataFrame formatting substitutes them, so no SQL is concatenated.
+    """
     if gold.sql is None:
         return silver.transform(gold_transform(gold))
-    return spark.sql(gold.sql, **{SILVER_PLACEHOLDER: silver})
+    frames = {ref.argument: df for ref, df in (tables or {}).items()}
+    frames[TableRef("silver").argument] = silver
+    return spark.sql(bindable_sql(gold.sql), **frames)
 
 
 def partition_predicate(columns: Sequence[str], values: Sequence[tuple[Any, ...]]) -> Column:
@@ -153,6 +161,7 @@ class BuildState:
     version: int
     silver_version: int
     fingerprint: str
+    inputs: Mapping[str, int]  # ``layer/table`` -> the version read
 
 
 def _fingerprint(gold: GoldTable) -> str:
@@ -170,7 +179,8 @@ def last_build(spark: SparkSession, path: str) -> BuildState | None:
             continue
         try:
             build = meta[_META_KEY]
-            return BuildState(version, int(build["silver_version"]), str(build["fingerprint"]))
+            inputs = {str(k): int(v) for k, v in build.get("inputs", {}).items()}
+            return BuildState(version, int(build["silver_version"]), str(build["fingerprint"]), inputs)
         except (ValueError, KeyError, TypeError):
             log.warning("gold table %s: unreadable build metadata at version %s", path, version)
             return None
@@ -197,11 +207,14 @@ def run_gold(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run:
         raise RunError(f"silver table {pipeline.silver.table!r} does not exist at {silver_path}; run silver first")
     silver_version = latest_version(spark, silver_path)
     silver = spark.read.format("delta").option("versionAsOf", silver_version).load(silver_path)
+    snapshots = _Snapshots(spark, env)
+    snapshots.pin(table_key("silver", pipeline.silver.table), silver_version, silver)
     tables: dict[str, dict[str, Any]] = {}
     rows_in = rows_out = 0
     target_version: int | None = None
 
-    for gold in pipeline.gold:
+    for gold in _in_dependency_order(pipeline):
+        inputs = {ref: snapshots.get(layer, name) for ref, (layer, name) in gold_inputs(pipeline, gold).items()}
         metrics = build_gold_table(
             spark,
             gold,
@@ -211,6 +224,7 @@ def run_gold(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run:
             gold_path=env.table_path("gold", gold.table),
             run=run,
             checks_path=env.checks_path,
+            inputs=inputs,
         )
         tables[gold.table] = metrics
         if metrics["mode"] != "skipped":
@@ -231,6 +245,57 @@ def run_gold(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run:
     )
 
 
+class _Snapshots:
+    """Each input table read once per run, at the version it had when first asked for (gold tables
+    built earlier in the run are read at their new version)."""
+
+    def __init__(self, spark: SparkSession, env: EnvConfig) -> None:
+        self.spark, self.env = spark, env
+        self.pinned: dict[str, tuple[str, int, DataFrame]] = {}
+
+    def pin(self, key: str, version: int, df: DataFrame) -> None:
+        self.pinned[key] = (key, version, df)
+
+    def get(self, layer: str, name: str) -> tuple[str, int, DataFrame]:
+        key = table_key(layer, name)
+        if key not in self.pinned:
+            path = self.env.table_path(layer, name)
+            if not DeltaTable.isDeltaTable(self.spark, path):
+                raise RunError(f"{layer} table {name!r} does not exist at {path}; run its pipeline's {layer} layer first")
+            version = latest_version(self.spark, path)
+            df = self.spark.read.format("delta").option("versionAsOf", version).load(path)
+            self.pin(key, version, df)
+        return self.pinned[key]
+
+
+def _in_dependency_order(pipeline: PipelineConfig) -> list[GoldTable]:
+    """The pipeline's gold tables, each after the ones of this pipeline it reads (``{gold.NAME}``)."""
+    from graphlib import TopologicalSorter
+
+    mine = {g.table: g for g in pipeline.gold}
+    graph = {
+        g.table: {t for layer, t in gold_inputs(pipeline, g).values() if layer == "gold" and t in mine} for g in pipeline.gold
+    }
+    return [mine[name] for name in TopologicalSorter(graph).static_order()]
+
+
+def _input_change(state: BuildState, versions: Mapping[str, int], own: str) -> tuple[str, str]:
+    """How the recorded inputs compare with the current ones: ``(mode, reason)``; mode ``full``,
+    ``skipped`` or ``own`` (only this pipeline's silver moved: its change feed can scope the rebuild)."""
+    recorded = dict(state.inputs) or {own: state.silver_version}
+    if set(recorded) != set(versions):
+        return "full", f"inputs changed ({sorted(recorded)} -> {sorted(versions)})"
+    back = sorted(k for k in versions if versions[k] < recorded[k])
+    if back:
+        return "full", f"version of {back[0]} went back ({recorded[back[0]]} -> {versions[back[0]]})"
+    moved = sorted(k for k in versions if versions[k] > recorded[k])
+    if not moved:
+        return "skipped", "inputs unchanged"
+    if moved == [own]:
+        return "own", "silver changed"
+    return "full", f"{', '.join(m for m in moved if m != own)} changed"
+
+
 def build_gold_table(
     spark: SparkSession,
     gold: GoldTable,
@@ -241,6 +306,7 @@ def build_gold_table(
     gold_path: str,
     run: RunContext,
     checks_path: str | None = None,
+    inputs: Mapping[TableRef, tuple[str, int, DataFrame]] | None = None,
 ) -> dict[str, Any]:
     """Build one gold table (full, partition-scoped or not at all) and return its metrics.
 
@@ -253,12 +319,18 @@ def build_gold_table(
         gold_path: where the gold table lives.
         run: the run id and clock, recorded with the write.
         checks_path: where declared check results are recorded (``_audit/checks``); None: not recorded.
+        inputs: every table the definition reads, as ``{reference: (layer/table, version, snapshot)}``
+            (default: ``{silver}`` only). Their versions are recorded with the write; a later run
+            rebuilds when any of them moved, and skips otherwise.
 
     Returns:
         ``{"mode": "full"|"partitions"|"skipped", "reason", "rows_out", "version", "silver_version",
         "replaced_partitions", "partitions_replaced", "optimized", ...}``
     """
     fingerprint = _fingerprint(gold)
+    own = table_key("silver", silver_path.rstrip("/").rsplit("/", 1)[-1])
+    inputs = dict(inputs or {TableRef("silver"): (own, silver_version, silver)})
+    versions = {key: version for key, version, _ in inputs.values()}
     state = last_build(spark, gold_path)
     metrics: dict[str, Any] = {
         "mode": "full",
@@ -267,6 +339,7 @@ def build_gold_table(
         "version": state.version if state else None,
         "silver_version": silver_version,
         "previous_silver_version": state.silver_version if state else None,
+        "inputs": versions,
         "replaced_partitions": [],
         "partitions_replaced": 0,
         "optimized": False,
@@ -277,10 +350,10 @@ def build_gold_table(
         metrics["reason"] = "no recorded build"
     elif state.fingerprint != fingerprint:
         metrics["reason"] = "definition changed"
-    elif state.silver_version > silver_version:
-        metrics["reason"] = f"silver version went back ({state.silver_version} -> {silver_version})"
-    elif state.silver_version == silver_version:
-        metrics.update(mode="skipped", reason="silver unchanged")
+    elif (change := _input_change(state, versions, own))[0] == "full":
+        metrics["reason"] = change[1]
+    elif change[0] == "skipped":
+        metrics.update(mode="skipped", reason=change[1])
     else:
         try:
             touched = _touched(spark, gold, silver_path, state.silver_version + 1, silver_version)
@@ -301,7 +374,7 @@ def build_gold_table(
         log.info("gold %s: %s since silver version %s; untouched", gold.table, metrics["reason"], silver_version)
         return metrics
 
-    df = gold_frame(spark, gold, silver)
+    df = gold_frame(spark, gold, silver, {ref: frame for ref, (_, _, frame) in inputs.items()})
     if gold.checks:  # on the computed result, before the write: a failing `fail` check leaves the table as it is
         from medallion.declared_checks import check_gold
 
@@ -313,7 +386,8 @@ def build_gold_table(
     tag = CommitTag(
         run.run_id,
         "gold",
-        {_META_KEY: {"silver_version": silver_version, "fingerprint": fingerprint, "built_at": run.now.isoformat()}},
+        {_META_KEY: {"silver_version": silver_version, "inputs": versions, "fingerprint": fingerprint,
+                     "built_at": run.now.isoformat()}},
     )
     meta = tag.metadata()
     before = latest_version(spark, gold_path)

@@ -55,7 +55,7 @@ REGISTRY: dict[str, Layer] = {
     for layer in (
         Layer("bronze", "medallion.bronze:run_bronze", lambda p: True, ("rows_corrupt", "files_ingested", "files_skipped")),
         Layer("silver", "medallion.silver:run_silver", lambda p: p.silver is not None,
-              ("rows_quarantined", "rows_superseded", "rows_warned")),
+              ("rows_quarantined", "rows_superseded", "rows_deleted", "rows_warned")),
         Layer("gold", "medallion.gold:run_gold", lambda p: bool(p.gold)),
     )
 }

@@ -66,6 +66,11 @@ class MergeSpec:
         change_column: when set, an equal-sequence row updates only if this column differs
             (e.g. a record hash); when None, equal sequences always update.
         tiebreak: columns ordering equal-sequence versions within one batch, newest first (descending).
+        delete_column: a boolean source column: where true the row deletes its key (the target row
+            goes when the delete's sequence is not older than it; a delete is never inserted).
+        floor_column: a source column holding the sequence of the key's recorded delete (a
+            tombstone): an upsert applies only when strictly newer, so a late older version does not
+            bring a deleted key back. Neither column is written.
     """
 
     keys: tuple[str, ...]
@@ -73,6 +78,8 @@ class MergeSpec:
     columns: tuple[str, ...]
     change_column: str | None = None
     tiebreak: tuple[str, ...] = ()
+    delete_column: str | None = None
+    floor_column: str | None = None
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -101,6 +108,22 @@ class MergeSpec:
             same = s_seq.eqNullSafe(t_seq) & changed
         return newer | same
 
+    def is_delete(self) -> Column:
+        """Whether the source row is a delete (always false without ``delete_column``)."""
+        return F.lit(False) if self.delete_column is None else F.coalesce(_col(SOURCE, self.delete_column), F.lit(False))
+
+    def above_floor(self) -> Column:
+        """An upsert is newer than the key's recorded delete (true when there is none)."""
+        if self.floor_column is None:
+            return F.lit(True)
+        floor = _col(SOURCE, self.floor_column)
+        return floor.isNull() | (_col(SOURCE, self.sequence_by) > floor)
+
+    def delete_condition(self) -> Column:
+        """A matched row is deleted by a source delete at least as new as it (ties: the delete wins)."""
+        s_seq, t_seq = _col(SOURCE, self.sequence_by), _col(TARGET, self.sequence_by)
+        return self.is_delete() & (t_seq.isNull() | (s_seq >= t_seq))
+
     def assignments(self) -> dict[str, Column]:
         """``{target column: source column}`` for both insert and update."""
         return {quote_identifier(c): _col(SOURCE, c) for c in self.columns}
@@ -118,11 +141,12 @@ class MergeMetrics:
     source_rows: int
     inserted: int
     updated: int
+    deleted: int = 0
 
     @property
     def unapplied(self) -> int:
-        """Source rows neither inserted nor updated: stale (or identical) against the target."""
-        return self.source_rows - self.inserted - self.updated
+        """Source rows neither inserted, updated nor deleting: stale (or identical) against the target."""
+        return self.source_rows - self.inserted - self.updated - self.deleted
 
 
 def rank_versions(spec: MergeSpec, *, column: str = RANK, within: Sequence[str] = ()) -> Callable[[DataFrame], DataFrame]:
@@ -180,7 +204,8 @@ def merge_into(
             transaction, or the commit could not be found.
     """
     columns = [quote_identifier(c) for c in spec.columns]
-    if create_table(spark, path, source.select(*columns).schema, properties=properties or {}):
+    created = create_table(spark, path, source.select(*columns).schema, properties=properties or {})
+    if created and spec.delete_column is None:
         commit = append_idempotent(
             source.select(*columns), path, app_id=app_id, txn_version=txn_version, tag=tag,
             max_attempts=max_attempts, wait_seconds=wait_seconds,
@@ -197,11 +222,14 @@ def merge_into(
         # A fresh DeltaTable per attempt: a conflicting commit may have changed the schema.
         target = DeltaTable.forPath(spark, path).alias(TARGET)
         assignments = spec.assignments()
+        upsert = ~spec.is_delete() & spec.above_floor()
         with idempotent_commit(spark, tag, app_id=app_id, txn_version=txn_version):
+            builder = target.merge(source.alias(SOURCE), spec.key_condition())
+            if spec.delete_column is not None:
+                builder = builder.whenMatchedDelete(condition=spec.delete_condition())
             (
-                target.merge(source.alias(SOURCE), spec.key_condition())
-                .whenMatchedUpdate(condition=spec.update_condition(), set=assignments)
-                .whenNotMatchedInsert(values=assignments)
+                builder.whenMatchedUpdate(condition=upsert & spec.update_condition(), set=assignments)
+                .whenNotMatchedInsert(condition=upsert, values=assignments)
                 .withSchemaEvolution()
                 .execute()
             )
@@ -218,6 +246,7 @@ def merge_into(
         source_rows=commit.metric("numSourceRows"),
         inserted=commit.metric("numTargetRowsInserted"),
         updated=commit.metric("numTargetRowsUpdated"),
+        deleted=commit.metric("numTargetRowsDeleted"),
     )
     log.info("MERGE into %s committed version %s: %s", path, commit.version, out)
     return out

@@ -39,7 +39,8 @@ class LayerOutcome:
 
     Identities the layers guarantee (and tests check):
         bronze: rows_in == rows_out (every record is kept; rows_corrupt of them unparseable).
-        silver: rows_in == rows_out + rows_quarantined + rows_superseded.
+        silver: rows_in == rows_out + rows_deleted + rows_quarantined + rows_superseded
+        (rows_deleted: deletes that removed a key, or closed its current interval in history mode).
 
     ``details`` holds the layer's own facts for the run log's JSON column (files read, MERGE metrics,
     per gold table build modes, ...).
@@ -51,6 +52,7 @@ class LayerOutcome:
     rows_corrupt: int = 0
     rows_quarantined: int = 0
     rows_superseded: int = 0
+    rows_deleted: int = 0
     rows_warned: int = 0
     files_ingested: int = field(default=0, metadata={"sql": "INT"})  # the run log's column type
     files_skipped: int = field(default=0, metadata={"sql": "INT"})

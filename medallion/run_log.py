@@ -127,10 +127,11 @@ def write_run_log(spark: SparkSession, path: str, records: list[RunRecord]) -> N
     from medallion.delta_table import retrying  # Delta is imported once a session exists
 
     df = spark.createDataFrame([r.row() for r in records], RUN_LOG_SCHEMA)
-    # the table is shared by every dataset: parallel first runs race to create it (ProtocolChangedException)
+    # the table is shared by every dataset: parallel first runs race to create it (ProtocolChangedException).
+    # mergeSchema: a run log written before a count was added to LayerOutcome gains its column.
     for attempt in retrying():
         with attempt:
-            df.write.format("delta").mode("append").save(path)
+            df.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
     log.info("run log: %d record(s) appended to %s", len(records), path)
 
 
@@ -152,7 +153,7 @@ class LayerSummary:
     sum_quarantined: int
 
 
-_LATEST = ("run_id", "status", "rows_in", "rows_out", "rows_quarantined", "rows_superseded", "error")
+_LATEST = ("run_id", "status", "rows_in", "rows_out", "rows_quarantined", "rows_superseded", "rows_deleted", "error")
 
 
 def layer_summaries(
@@ -174,6 +175,9 @@ def layer_summaries(
     runs = read_run_log(spark, path)
     if runs is None:
         return None
+    missing = [c for c in _LATEST if c not in runs.columns]  # a run log older than the column
+    if missing:
+        runs = runs.withColumns({c: F.lit(0).cast("bigint") for c in missing})
     layer, table = F.col("layer"), F.col("table")
     mine = F.lit(False)
     for name, names in tables.items():

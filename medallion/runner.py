@@ -18,9 +18,10 @@ from medallion.config import EnvConfig, PipelineConfig
 from medallion.errors import MedallionError
 from medallion.layers import REGISTRY, layers_for
 from medallion.outcome import LayerOutcome, RunContext, Status
+from medallion.project import PipelineFile, Project
 from medallion.run_log import RunRecord, write_run_log
 
-__all__ = ["RunReport", "run_pipeline", "layers_for"]
+__all__ = ["RunReport", "ProjectReport", "run_pipeline", "run_layer", "run_project", "layers_for"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.status != Status.FAILED for r in self.results)
+        return all(r.status not in (Status.FAILED, Status.BLOCKED) for r in self.results)
 
     @property
     def status(self) -> str:
@@ -67,7 +68,8 @@ class RunReport:
     def to_text(self) -> str:
         """A summary people can read at a glance."""
         header = f"run {self.run_id}  pipeline {self.pipeline}  env {self.environment}: {self.status.upper()}"
-        cols = ("layer", "status", "in", "out", "corrupt", "quarantined", "superseded", "files new/seen", "secs", "tables")
+        cols = ("layer", "status", "in", "out", "corrupt", "quarantined", "superseded", "deleted", "files new/seen", "secs",
+                "tables")
         rows = [cols]
         for r in self.results:
             o, shown = r.outcome, REGISTRY[r.layer].counts
@@ -85,6 +87,7 @@ class RunReport:
                     count("rows_corrupt"),
                     count("rows_quarantined"),
                     count("rows_superseded"),
+                    count("rows_deleted"),
                     files,
                     f"{r.duration_seconds:.1f}" if r.duration_seconds is not None else "-",
                     ", ".join(r.details.get("tables_written", [f"{r.layer}/{r.table}"])),
@@ -93,6 +96,10 @@ class RunReport:
         widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
         lines = [header] + ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
         lines += [f"  {r.layer} failed: {r.error}" for r in self.results if r.error]
+        lines += [
+            f"  {r.layer} blocked: {', '.join(r.details.get('blocked_by', []))} did not succeed"
+            for r in self.results if r.status == Status.BLOCKED
+        ]
         return "\n".join(lines)
 
 
@@ -111,31 +118,132 @@ def run_pipeline(
     """
     report = RunReport(run_id or new_run_id(clock()), pipeline.dataset, env.name)
     for name in layers:
-        layer = REGISTRY[name]
-        context = RunContext(report.run_id, clock())
-        log.info("%s: starting (run %s)", name, report.run_id)
-        error: str | None = None
-        try:
-            outcome = layer.run(spark, env, pipeline, context)
-        except MedallionError as err:
-            outcome, error = err.partial or LayerOutcome(), str(err)
-            log.error("%s failed: %s", name, err)
-        except Exception as err:  # Spark/Delta/IO errors: record them, then stop
-            outcome, error = LayerOutcome(), f"{type(err).__name__}: {_short(err)}"
-            log.exception("%s failed", name)
-        else:
-            log.info("%s %s: in=%d out=%d", name, outcome.status, outcome.rows_in, outcome.rows_out)
-        record = RunRecord.of(
-            outcome, context=context, pipeline=pipeline.dataset, environment=env.name, layer=name,
-            table=layer.label(pipeline), ended_at=clock(), error=error, tables_written=layer.tables(pipeline),
-        )
+        record = run_layer(spark, env, pipeline, name, report.run_id, clock)
         report.results.append(record)
-        write_run_log(spark, env.audit_path, [record])
         if record.status == Status.FAILED:
             break
     return report
 
 
+def run_layer(
+    spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, name: str, run_id: str, clock: Callable[[], datetime]
+) -> RunRecord:
+    """Run one layer of ``pipeline`` and append its record to the run log (failures are recorded, not raised)."""
+    layer = REGISTRY[name]
+    context = RunContext(run_id, clock())
+    log.info("%s %s: starting (run %s)", pipeline.dataset, name, run_id)
+    error: str | None = None
+    try:
+        outcome = layer.run(spark, env, pipeline, context)
+    except MedallionError as err:
+        outcome, error = err.partial or LayerOutcome(), str(err)
+        log.error("%s %s failed: %s", pipeline.dataset, name, err)
+    except Exception as err:  # Spark/Delta/IO errors: record them, then stop
+        outcome, error = LayerOutcome(), f"{type(err).__name__}: {_short(err)}"
+        log.exception("%s %s failed", pipeline.dataset, name)
+    else:
+        log.info("%s %s %s: in=%d out=%d", pipeline.dataset, name, outcome.status, outcome.rows_in, outcome.rows_out)
+    record = RunRecord.of(
+        outcome, context=context, pipeline=pipeline.dataset, environment=env.name, layer=name,
+        table=layer.label(pipeline), ended_at=clock(), error=error, tables_written=layer.tables(pipeline),
+    )
+    write_run_log(spark, env.audit_path, [record])
+    return record
+
+
+def blocked_layer(
+    spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, name: str, run_id: str,
+    clock: Callable[[], datetime], blocked_by: list[str],
+) -> RunRecord:
+    """Record a layer that did not run because a layer it reads did not succeed (status ``blocked``)."""
+    layer = REGISTRY[name]
+    now = clock()
+    log.warning("%s %s: blocked by %s", pipeline.dataset, name, ", ".join(blocked_by))
+    record = RunRecord.of(
+        LayerOutcome(status=Status.BLOCKED, details={"blocked_by": blocked_by}), context=RunContext(run_id, now),
+        pipeline=pipeline.dataset, environment=env.name, layer=name, table=layer.label(pipeline), ended_at=now,
+        tables_written=layer.tables(pipeline),
+    )
+    write_run_log(spark, env.audit_path, [record])
+    return record
+
+
 def _short(err: Exception, limit: int = 2000) -> str:
     text = str(err)
     return text if len(text) <= limit else text[:limit] + " …"
+
+
+@dataclass
+class ProjectReport:
+    """``medallion run --all``: one :class:`RunReport` per dataset, all under one run id."""
+
+    run_id: str
+    environment: str
+    reports: list[RunReport] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.reports)
+
+    @property
+    def status(self) -> str:
+        return str(Status.SUCCEEDED if self.ok else Status.FAILED)
+
+    def report(self, pipeline: str) -> RunReport:
+        found = next((r for r in self.reports if r.pipeline == pipeline), None)
+        if found is None:
+            found = RunReport(self.run_id, pipeline, self.environment)
+            self.reports.append(found)
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"run_id", "environment", "status", "pipelines": [each dataset's RunReport JSON]}``."""
+        return {
+            "run_id": self.run_id,
+            "environment": self.environment,
+            "status": self.status,
+            "pipelines": [r.to_json() for r in self.reports],
+        }
+
+    def to_text(self) -> str:
+        header = f"run {self.run_id}  project ({len(self.reports)} datasets)  env {self.environment}: {self.status.upper()}"
+        return "\n\n".join([header, *(r.to_text() for r in self.reports)])
+
+
+def run_project(
+    spark: SparkSession,
+    env: EnvConfig,
+    project: Project,
+    layer: str = "all",
+    *,
+    run_id: str | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> ProjectReport:
+    """Bronze then silver of every dataset, then every gold layer in dependency order, one run id.
+
+    A layer that fails stops only what reads it: the dataset's later layers, and the gold layers that
+    read its tables, are recorded ``blocked``; independent datasets run on.
+    """
+    report = ProjectReport(run_id or new_run_id(clock()), env.name)
+    for p in project.pipelines:  # the summary lists datasets in file order
+        report.report(p.dataset)
+    failed: set[tuple[str, str]] = set()  # (layer, dataset) that did not succeed
+
+    def run(p: PipelineFile, name: str, needs: set[tuple[str, str]]) -> None:
+        blockers = sorted(needs & failed)
+        if blockers:
+            record = blocked_layer(spark, env, p.config, name, report.run_id, clock, [f"{lay} of {d}" for lay, d in blockers])
+        else:
+            record = run_layer(spark, env, p.config, name, report.run_id, clock)
+        report.report(p.dataset).results.append(record)
+        if record.status in (Status.FAILED, Status.BLOCKED):
+            failed.add((name, p.dataset))
+
+    for name in ("bronze", "silver"):
+        for p in project.pipelines:
+            if name in layers_for(p.config, layer):
+                run(p, name, {("bronze", p.dataset)} if name == "silver" else set())
+    if layer in ("gold", "all"):
+        for p in project.gold_order():
+            run(p, "gold", project.needs(p) | {("silver", p.dataset), ("bronze", p.dataset)})
+    return report

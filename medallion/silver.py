@@ -30,6 +30,7 @@ identical) version.
 from __future__ import annotations
 
 import logging
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -49,6 +50,7 @@ from medallion.columns import (
     COMMIT_VERSION,
     FAILED_RULES,
     INGESTED_AT,
+    IS_DELETE,
     QUARANTINE_RUN_ID,
     QUARANTINED,
     QUARANTINED_AT,
@@ -57,14 +59,17 @@ from medallion.columns import (
     RUN_ID,
     SILVER_AUDIT,
     SOURCE_STRUCT,
+    TOMBSTONE_SEQUENCE,
     UPDATED_AT,
 )
-from medallion.config import EnvConfig, PipelineConfig, SilverConfig
+from medallion.config import EnvConfig, PipelineConfig, SilverConfig, join_path
+from medallion.deletes import delete_flag, record_tombstones, with_tombstones
 from medallion.delta_table import CommitTag, append_idempotent, committed_txn_version, latest_version, read_change_feed
 from medallion.errors import ConfigError, ExpectationFailed, RunError
 from medallion.expectations import check_expectations, cleanse, quality_aggregates
 from medallion.merge import MergeSpec, merge_into, rank_versions
 from medallion.outcome import LayerOutcome, RunContext, Status
+from medallion.scd2 import write_history
 from medallion.session import session_conf
 from medallion.sql import quote_identifier
 
@@ -104,13 +109,20 @@ def app_id(pipeline: PipelineConfig) -> str:
 
 
 def merge_spec(silver: SilverConfig) -> MergeSpec:
-    """The MERGE model of a silver table: newest ``sequence_by`` wins; the bronze record hash decides ties."""
+    """The MERGE model of a silver table: newest ``sequence_by`` wins; the bronze record hash decides ties.
+
+    With ``delete_when`` a delete row removes its key, and tombstones keep older upserts out
+    (:mod:`medallion.deletes`).
+    """
+    deletes = silver.delete_when is not None
     return MergeSpec(
         keys=tuple(silver.keys),
         sequence_by=silver.sequence_by,
         columns=(*silver.columns, *SILVER_AUDIT),
         change_column=RECORD_HASH,
         tiebreak=(BRONZE_VERSION, INGESTED_AT, RECORD_HASH),
+        delete_column=IS_DELETE if deletes else None,
+        floor_column=TOMBSTONE_SEQUENCE if deletes else None,
     )
 
 
@@ -182,6 +194,7 @@ def prepare(silver: SilverConfig, *, run_id: str, now: datetime) -> Callable[[Da
             ingested_at.cast("timestamp").alias(INGESTED_AT),
             F.lit(run_id).alias(RUN_ID),
             F.lit(ts).cast("timestamp").alias(UPDATED_AT),
+            delete_flag(silver),
         )
         checked = audited.transform(check_expectations(silver.expectations, keys=silver.keys))
         return checked.transform(rank_versions(spec, column=RANK, within=(QUARANTINED,)))
@@ -278,7 +291,7 @@ def _run_silver(
     batch = plan_range(
         latest_version(spark, bronze_path),
         applied=committed_txn_version(spark, silver_path, writer),
-        dead_lettered=committed_txn_version(spark, dlq_path, writer),
+        dead_lettered=_side_watermark(spark, env, silver, writer),
     )
     details: dict[str, Any] = {}
     if not batch.empty:
@@ -345,10 +358,16 @@ def _run_batch(
     details["dlq_rows"] = counted.rows_quarantined
     hook("dead_lettered")
 
+    if silver.history == "scd2":
+        return _write_history(spark, silver, prepared, run, batch, counted, summary, hook=hook,
+                              silver_path=silver_path, writer=writer)
     spec = merge_spec(silver)
     if silver.deletion_vectors:
         _enable_deletion_vectors(spark, silver_path)
     source = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1)).select(*[quote_identifier(c) for c in spec.columns])
+    if silver.delete_when is not None:
+        source = _apply_tombstones(spark, silver, prepared, source, run, batch, details, hook=hook, writer=writer,
+                                   path=_sibling(silver_path, silver.tombstone_table), silver_path=silver_path)
     metrics = merge_into(
         spark, silver_path, source, spec,
         app_id=writer, txn_version=batch.end, tag=tag, properties=table_properties(silver),
@@ -359,9 +378,12 @@ def _run_batch(
         "updated": metrics.updated,
         "unapplied": metrics.unapplied,
     }
+    if spec.delete_column is not None:
+        details["merge"]["deleted"] = metrics.deleted
     outcome = replace(
         counted,
         rows_out=metrics.inserted + metrics.updated,
+        rows_deleted=metrics.deleted,
         rows_superseded=summary["superseded_in_batch"] + metrics.unapplied,
         target_version=metrics.version,
     )
@@ -375,6 +397,86 @@ def _run_batch(
         "silver %s: %s in = %s merged (%s inserted, %s updated) + %s quarantined + %s superseded; %s warned",
         silver.table, outcome.rows_in, outcome.rows_out, metrics.inserted, metrics.updated,
         outcome.rows_quarantined, outcome.rows_superseded, outcome.rows_warned,
+    )
+    return outcome
+
+
+def _sibling(silver_path: str, table: str) -> str:
+    """Another silver table's path: next to silver's own, as ``EnvConfig.table_path`` places it."""
+    return join_path(posixpath.dirname(silver_path.rstrip("/")), table)
+
+
+def _side_watermark(spark: SparkSession, env: EnvConfig, silver: SilverConfig, writer: str) -> int | None:
+    """The newest batch committed to a table written before silver's own commit (dead letters,
+    history events, tombstones): ahead of silver after a crash between the writes."""
+    marks = [committed_txn_version(spark, env.table_path("silver", t), writer) for t in (silver.dlq, *silver.side_tables)]
+    known = [m for m in marks if m is not None]
+    return max(known) if known else None
+
+
+def _apply_tombstones(
+    spark: SparkSession,
+    silver: SilverConfig,
+    prepared: DataFrame,
+    source: DataFrame,
+    run: RunContext,
+    batch: BronzeRange,
+    details: dict[str, Any],
+    *,
+    hook: StepHook,
+    writer: str,
+    path: str,
+    silver_path: str,
+) -> DataFrame:
+    """Record this batch's deletes as tombstones, then give each MERGE source row its key's tombstone."""
+    winners = prepared.where(~F.col(QUARANTINED) & (F.col(RANK) == 1))
+    details["tombstones"] = record_tombstones(spark, silver, winners, path=path, silver_path=silver_path, app_id=writer,
+                                              txn_version=batch.end, run=run)
+    hook("tombstoned")
+    flagged = source.join(winners.select(*[quote_identifier(k) for k in silver.keys], IS_DELETE), list(silver.keys), "left")
+    tombstones = with_tombstones(spark, silver, path)
+    if tombstones is None:
+        return flagged.withColumn(TOMBSTONE_SEQUENCE, F.lit(None).cast(prepared.schema[silver.sequence_by].dataType))
+    return flagged.join(tombstones, list(silver.keys), "left")
+
+
+def _write_history(
+    spark: SparkSession,
+    silver: SilverConfig,
+    prepared: DataFrame,
+    run: RunContext,
+    batch: BronzeRange,
+    counted: LayerOutcome,
+    summary: dict[str, int],
+    *,
+    hook: StepHook,
+    silver_path: str,
+    writer: str,
+) -> LayerOutcome:
+    """``history: scd2``: record the valid rows as events and MERGE the re-cut chains (:mod:`medallion.scd2`)."""
+    history = write_history(
+        spark, silver, prepared.where(~F.col(QUARANTINED)),
+        history_path=silver_path, events_path=_sibling(silver_path, silver.events_table),
+        app_id=writer, txn_version=batch.end, batch_versions=(batch.start, batch.end), run=run, hook=hook,
+    )
+    counted.details["history"] = {"started": history.started, "closed": history.closed,
+                                  "superseded": history.superseded, "merge": history.merge}
+    outcome = replace(
+        counted,
+        rows_out=history.started,
+        rows_deleted=history.closed,
+        rows_superseded=history.superseded,
+        target_version=history.version,
+    )
+    hook("merged")
+    valid = counted.rows_in - counted.rows_quarantined
+    if history.started + history.closed + history.superseded != valid:
+        log.error("silver %s: %s valid rows but %s classified; the run's counts do not add up", silver.table, valid,
+                  history.started + history.closed + history.superseded)
+    log.info(
+        "silver %s (history): %s in = %s versions + %s deletes + %s quarantined + %s superseded",
+        silver.table, outcome.rows_in, outcome.rows_out, outcome.rows_deleted, outcome.rows_quarantined,
+        outcome.rows_superseded,
     )
     return outcome
 

@@ -31,7 +31,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.columns import FAILED_RULES
+from medallion.columns import FAILED_RULES, VALID_FROM
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.layers import layers_for
 from medallion.outcome import Status
@@ -79,6 +79,8 @@ def run_checks(
             results.append(CheckResult(f"exists:{name}", True, f"Delta table at {path}"))
         elif name == dlq_name and runs is not None and not logged_quarantined:
             results.append(CheckResult(f"exists:{name}", True, "not created yet: the run log records no quarantined row"))
+        elif pipeline.silver is not None and name in {f"silver/{t}" for t in pipeline.silver.side_tables}:
+            results.append(CheckResult(f"exists:{name}", True, "not created yet: created by the first run that needs it"))
         else:
             results.append(CheckResult(f"exists:{name}", False, f"no Delta table at {path}"))
 
@@ -89,7 +91,9 @@ def run_checks(
     if pipeline.silver is not None:
         silver_name = f"silver/{pipeline.silver.table}"
         if exists.get(silver_name):
-            check, silver_rows = _silver_keys(spark, tables[silver_name], silver_name, pipeline.silver.keys)
+            # history: scd2 keeps one row per version of a key, each starting at its own _valid_from
+            keys = [*pipeline.silver.keys, VALID_FROM] if pipeline.silver.history == "scd2" else pipeline.silver.keys
+            check, silver_rows = _silver_keys(spark, tables[silver_name], silver_name, keys)
             results.append(check)
         elif "gold" in ran and "silver" not in ran:  # GoldOnly: silver is its input, read as it is
             silver_path = pipeline.tables(env)[silver_name]
@@ -209,9 +213,10 @@ def _latest_runs(pipeline: PipelineConfig, runs: dict[str, LayerSummary], ran: s
         elif layer == "bronze":
             out.append(CheckResult(name, r["rows_in"] == r["rows_out"], f"run {r['run_id']} {r['status']}: {counts}"))
         elif layer == "silver":
-            accounted = r["rows_out"] + r["rows_quarantined"] + r["rows_superseded"]
+            deleted = r.get("rows_deleted") or 0
+            accounted = r["rows_out"] + deleted + r["rows_quarantined"] + r["rows_superseded"]
             detail = (
-                f"run {r['run_id']} {r['status']}: in={r['rows_in']} vs out {r['rows_out']} + quarantined "
+                f"run {r['run_id']} {r['status']}: in={r['rows_in']} vs out {r['rows_out']} + deleted {deleted} + quarantined "
                 f"{r['rows_quarantined']} + superseded {r['rows_superseded']} = {accounted}"
             )
             out.append(CheckResult(name, r["rows_in"] == accounted, detail))
