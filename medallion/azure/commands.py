@@ -28,7 +28,7 @@ from medallion import __version__
 from medallion.azure import livy
 from medallion.azure.bundle import build_dependency_archive
 from medallion.azure.credentials import CREDENTIAL_KINDS, build_credential
-from medallion.azure.devops import ado_group, ado_logissue, ado_set_output, neutralize_log_line
+from medallion.azure.devops import ado_group, ado_logissue, ado_set_output, check_failure_issues, neutralize_log_line
 from medallion.azure.livy import Outcome, monitoring_url
 from medallion.azure.storage import collect_artifacts, download_file, publish_artifacts
 from medallion.errors import ConfigError, MedallionError
@@ -461,5 +461,8 @@ def _report(result: Any, args: argparse.Namespace, ado: bool) -> None:
                     _emit(neutralize_log_line(line.rstrip("\r\n")))
                 _emit("--- end ---")
         if ado:
+            if args.layer == "check":
+                for issue in check_failure_issues(result.driver_stdout):
+                    _emit(issue)
             _emit(ado_logissue("error", message))
     _emit(message)

@@ -5,6 +5,7 @@ collapsible groups, and the neutralizing of job log lines so a job cannot inject
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 __all__ = [
@@ -13,8 +14,12 @@ __all__ = [
     "ado_group",
     "ado_logissue",
     "ado_set_output",
+    "check_failure_issues",
     "neutralize_log_line",
 ]
+
+# A FAIL row of ``medallion check``'s text table (medallion.table_checks.format_results): name, FAIL, detail.
+_CHECK_FAIL_ROW = re.compile(r"^(?P<name>\S+)\s+FAIL(?:\s+(?P<detail>.*))?$")
 
 
 def ado_escape_data(text: str) -> str:
@@ -50,3 +55,24 @@ def ado_logissue(kind: str, message: str) -> str:
 def ado_set_output(name: str, value: str) -> str:
     """``##vso[task.setvariable variable=NAME;isOutput=true]VALUE`` (an output variable of the step)."""
     return f"##vso[task.setvariable variable={ado_escape_property(name)};isOutput=true]{ado_escape_data(value)}"
+
+
+def check_failure_issues(lines: Iterable[str]) -> list[str]:
+    """One ``##vso[task.logissue type=error]`` per failed check in ``medallion check``'s output lines.
+
+    The check batch's driver output is relayed neutralized (a job cannot inject logging commands); the
+    submit step turns each FAIL row it recognises into an error issue of its own, so the pipeline's
+    summary lists every failed check by name.
+
+    Example:
+        >>> check_failure_issues(["silver_unique_keys  FAIL    silver/orders: 1 duplicate row(s)"])
+        ['##vso[task.logissue type=error]check silver_unique_keys failed: silver/orders: 1 duplicate row(s)']
+    """
+    out = []
+    for line in lines:
+        match = _CHECK_FAIL_ROW.match(line.strip())
+        if match:
+            detail = match["detail"] or "no detail"
+            text = neutralize_log_line(f"check {match['name']} failed: {detail.strip()}")
+            out.append(ado_logissue("error", text))
+    return out
