@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from medallion.clock import as_utc
 from medallion.config import EnvConfig, PipelineConfig, TableCheck
-from medallion.delta_table import latest_version
+from medallion.delta_table import append_shared, latest_version
 from medallion.errors import ConfigError, RunError
 from medallion.outcome import LayerOutcome, RunContext
 from medallion.sql import column, error_summary
@@ -255,7 +255,7 @@ def write_history(spark: SparkSession, path: str, records: Sequence[CheckRecord]
     if not records:
         return
     df = spark.createDataFrame([tuple(asdict(r).values()) for r in records], CHECKS_SCHEMA)
-    df.write.format("delta").mode("append").save(path)
+    append_shared(df, path, what="the check history")  # shared by every dataset: parallel runs race
 
 
 def latest_results(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> list[CheckRecord]:

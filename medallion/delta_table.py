@@ -54,6 +54,7 @@ __all__ = [
     "read_change_feed",
     "create_table",
     "append_idempotent",
+    "append_shared",
     "find_commit",
     "idempotent_commit",
     "command_idempotent",
@@ -287,6 +288,20 @@ def command_idempotent(
 
     with_retry(attempt, f"commit to {path}")
     return find_commit(spark, path, tag, after=before)
+
+
+def append_shared(df: DataFrame, path: str, *, what: str, merge_schema: bool = True) -> None:
+    """Append ``df`` to an audit table that every dataset of the project shares (run log, check history).
+
+    Parallel first runs of several datasets race to create such a table (Delta reports the loser's
+    commit as a ``ProtocolChangedException``); blind appends are retried on :data:`RETRYABLE` conflicts.
+    ``merge_schema`` lets a table written by an older version gain the columns added since.
+    """
+
+    def attempt() -> None:
+        df.write.format("delta").mode("append").option("mergeSchema", str(merge_schema).lower()).save(path)
+
+    with_retry(attempt, f"append to {what} at {path}")
 
 
 def find_commit(spark: SparkSession, path: str, tag: CommitTag, *, after: int | None = None) -> Commit | None:

@@ -124,14 +124,10 @@ def write_run_log(spark: SparkSession, path: str, records: list[RunRecord]) -> N
     """Append records to the run log table (created on first use)."""
     if not records:
         return
-    from medallion.delta_table import retrying  # Delta is imported once a session exists
+    from medallion.delta_table import append_shared  # Delta is imported once a session exists
 
-    df = spark.createDataFrame([r.row() for r in records], RUN_LOG_SCHEMA)
-    # the table is shared by every dataset: parallel first runs race to create it (ProtocolChangedException).
     # mergeSchema: a run log written before a count was added to LayerOutcome gains its column.
-    for attempt in retrying():
-        with attempt:
-            df.write.format("delta").mode("append").option("mergeSchema", "true").save(path)
+    append_shared(spark.createDataFrame([r.row() for r in records], RUN_LOG_SCHEMA), path, what="the run log")
     log.info("run log: %d record(s) appended to %s", len(records), path)
 
 

@@ -246,7 +246,9 @@ def test_dead_letters_by_rule_status_and_samples(spark, sample_lakehouse: Sample
         assert all(len(v) <= MAX_CELL for v in values.values())
         if s.rule == "corrupt_record":
             assert values["_corrupt_record"]
-    assert d.checks is None and d.quarantined_files is None
+    # the sample declares table checks (their history is shown) and bronze keeps a file record with no unreadable file
+    assert d.checks and {c.table for c in d.checks} <= {"silver/orders", "gold/daily_revenue"}
+    assert d.quarantined_files == []
 
 
 @pytest.mark.delta
@@ -315,6 +317,7 @@ def test_checks_and_quarantined_files_shown_when_recorded(spark, sample_lakehous
     lake = tmp_path / "lake"
     shutil.copytree(sample_lakehouse.root / "lake", lake)
     env = EnvConfig(name="test", landing_root=str(tmp_path), lakehouse_root=str(lake))
+    shutil.rmtree(lake / "_audit" / "checks", ignore_errors=True)  # replaced by the rows below
     spark.createDataFrame(
         [("min_rows", "silver/orders", "r1", "2648", "1", True), ("min_rows", "silver/orders", "r2", "0", "1", False),
          ("unique", "gold/other_pipeline_table", "r2", "3", "0", False)],
