@@ -38,6 +38,7 @@ from typing import Any
 
 from benchmarks.datagen import generate
 from benchmarks.measure import median
+from benchmarks.pipelines import SAMPLE, same_steps_pipeline
 
 __all__ = ["PEER_REQUIREMENT", "PEER_VENV", "TARGET_WHOLE_FLOW", "ensure_peer_venv", "peer_spec", "gold_query",
            "run_medallion_process", "run_peer_process", "run_peer_comparison", "format_peer", "main"]
@@ -181,19 +182,21 @@ def _check_medallion(summary: dict[str, Any], manifest: dict[str, Any]) -> list[
 
 def run_peer_comparison(rows: int, *, pairs: int = 3, warmup_pairs: int = 0, deliveries: int = 5, seed: int = 7,
                         work: str | Path | None = None, master: str = "local[2]", driver_memory: str = "3g",
-                        pipeline_path: Path = REPO / "conf" / "pipelines" / "orders.yaml",
+                        pipeline_path: Path | None = None,
                         peer_python: Path | None = None) -> dict[str, Any]:
     """Paired whole-process runs of both flows on one dataset; see the module docstring."""
     from medallion.config import load_pipeline
     from medallion.session import DELTA_SETTINGS, LOCAL_DEFAULTS
 
-    pipeline = load_pipeline(pipeline_path)
     python = peer_python or ensure_peer_venv()
     tmp = None
     if work is None:
         tmp = tempfile.mkdtemp(prefix="medallion-peer-")
         work = tmp
     work = Path(work)
+    if pipeline_path is None:
+        pipeline_path = same_steps_pipeline(work)
+    pipeline = load_pipeline(pipeline_path)
     spark_conf = {**LOCAL_DEFAULTS, **DELTA_SETTINGS, "spark.master": master, "spark.driver.memory": driver_memory,
                   "spark.sql.shuffle.partitions": "4"}
     data = work / "data" / pipeline.source.path
@@ -292,11 +295,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-memory", default="3g")
+    parser.add_argument("--with-checks", action="store_true",
+                        help="medallion runs the sample pipeline as it is, declared checks included")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     report = run_peer_comparison(args.rows, pairs=args.pairs, warmup_pairs=args.warmup_pairs,
                                  deliveries=args.deliveries, seed=args.seed, work=args.work, master=args.master,
-                                 driver_memory=args.driver_memory)
+                                 driver_memory=args.driver_memory, pipeline_path=SAMPLE if args.with_checks else None)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "peer.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(format_peer(report))

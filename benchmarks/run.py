@@ -41,6 +41,7 @@ from typing import Any
 
 from benchmarks.datagen import generate
 from benchmarks.measure import Measurement, Meter, dir_bytes, median
+from benchmarks.pipelines import same_steps_pipeline
 
 __all__ = ["TARGETS", "bench_session", "layer_context", "measure_noop", "run_benchmark", "run_scale", "format_table",
            "format_markdown", "main"]
@@ -433,7 +434,7 @@ def _meta(spark: Any, args: dict[str, Any]) -> dict[str, Any]:
 
 def run_benchmark(spark: Any, rows: Sequence[int], *, runs: int = 3, warmup: int = 1, seed: int = 7,
                   out: str | Path | None = None, work: str | Path | None = None, warmup_rows: int | None = None,
-                  pipeline_path: str | Path = REPO / "conf" / "pipelines" / "orders.yaml",
+                  pipeline_path: str | Path | None = None, deletion_vectors: bool = False,
                   many_files: Sequence[int] = (), rows_per_file: int = 10,
                   peer_rows: int | None = None, peer_pairs: int = 3, peer_warmup_pairs: int = 1) -> dict[str, Any]:
     """Run every scale and write ``{out}/benchmark.json``; returns the report.
@@ -447,14 +448,16 @@ def run_benchmark(spark: Any, rows: Sequence[int], *, runs: int = 3, warmup: int
     """
     from medallion.config import load_pipeline
 
-    pipeline = load_pipeline(pipeline_path)
-    if pipeline.silver is None or not pipeline.gold:
-        raise SystemExit("the benchmark needs a pipeline with silver and gold sections")
     tmp = None
     if work is None:
         tmp = tempfile.mkdtemp(prefix="medallion-bench-")
         work = tmp
     work = Path(work)
+    if pipeline_path is None:
+        pipeline_path = same_steps_pipeline(work / "pipelines", deletion_vectors=deletion_vectors)
+    pipeline = load_pipeline(pipeline_path)
+    if pipeline.silver is None or not pipeline.gold:
+        raise SystemExit("the benchmark needs a pipeline with silver and gold sections")
     args = {"rows": list(rows), "runs": runs, "warmup": warmup, "warmup_rows": warmup_rows, "seed": seed,
             "pipeline": str(pipeline_path), "many_files": list(many_files), "rows_per_file": rows_per_file,
             "peer_rows": peer_rows, "peer_pairs": peer_pairs}
@@ -662,7 +665,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     parser.add_argument("--work", default=None, help="scratch directory (default: a temporary one)")
-    parser.add_argument("--pipeline", default=str(REPO / "conf" / "pipelines" / "orders.yaml"))
+    parser.add_argument("--pipeline", default=None,
+                        help="pipeline file (default: conf/pipelines/orders.yaml without its checks, see benchmarks.pipelines)")
+    parser.add_argument("--deletion-vectors", action="store_true", help="silver with deletion_vectors: true")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-memory", default="3g")
     parser.add_argument("--markdown", default=None, help="also write the results as Markdown here")
@@ -688,6 +693,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = run_benchmark(spark, [] if args.skip_scales else rows, runs=args.runs, warmup=args.warmup,
                            seed=args.seed, out=args.out, work=args.work,
                            warmup_rows=None if args.skip_scales else args.warmup_rows, pipeline_path=args.pipeline,
+                           deletion_vectors=args.deletion_vectors,
                            many_files=args.many_files, rows_per_file=args.rows_per_file, peer_rows=args.peer_rows,
                            peer_pairs=args.peer_pairs, peer_warmup_pairs=args.peer_warmup_pairs)
     print(format_table(report))

@@ -56,6 +56,7 @@ __all__ = [
     "append_idempotent",
     "append_shared",
     "find_commit",
+    "commit_actions",
     "idempotent_commit",
     "command_idempotent",
     "with_retry",
@@ -304,39 +305,69 @@ def append_shared(df: DataFrame, path: str, *, what: str, merge_schema: bool = T
     with_retry(attempt, f"append to {what} at {path}")
 
 
+def commit_actions(spark: SparkSession, path: str, version: int) -> list[dict[str, Any]] | None:
+    """The actions of commit ``version`` of the table at ``path``, read from its ``_delta_log`` JSON file
+    on the driver (one file read, no Spark job), or None when the file is gone (log cleanup)."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    log_file = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
+    fs = log_file.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    try:
+        stream = fs.open(log_file)
+    except Py4JError as err:
+        if "FileNotFoundException" in str(err):
+            return None
+        raise
+    try:
+        text = str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+    finally:
+        stream.close()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _commit_info(spark: SparkSession, path: str, version: int) -> dict[str, Any] | None:
+    actions = commit_actions(spark, path, version)
+    return next((a["commitInfo"] for a in actions or () if "commitInfo" in a), None)
+
+
 def find_commit(spark: SparkSession, path: str, tag: CommitTag, *, after: int | None = None) -> Commit | None:
     """The newest commit of ``path`` made with ``tag`` (after version ``after``, when given), or None.
 
     Only the commits since ``after`` are read (usually just ours), or the last few when it is not
-    given: the full history grows with the table.
+    given, newest first, straight from their ``_delta_log`` files: ``history()`` would start a Spark
+    job for the same few lines.
     """
     latest = latest_version(spark, path)
-    if latest < 0:
-        return None
-    window = _RECENT_COMMITS if after is None else max(latest - after, 1)
-    history = DeltaTable.forPath(spark, path).history(window)
-    # Filtered here: a Spark filter + sort would plan a shuffle for a handful of rows.
-    rows = history.select("version", "operation", "userMetadata", "operationMetrics").collect()
-    ours = [r for r in rows if (after is None or r["version"] > after) and tag.matches(r["userMetadata"])]
-    if not ours:
-        return None
-    newest = max(ours, key=lambda r: int(r["version"]))
-    return Commit(
-        version=int(newest["version"]),
-        operation=str(newest["operation"]),
-        metrics=dict(newest["operationMetrics"] or {}),
-        metadata=parse_metadata(newest["userMetadata"]),
-    )
+    oldest = latest - _RECENT_COMMITS + 1 if after is None else after + 1
+    for version in range(latest, max(oldest, 0) - 1, -1):
+        info = _commit_info(spark, path, version)
+        if info is None:
+            break
+        if tag.matches(info.get("userMetadata")):
+            return Commit(
+                version=version,
+                operation=str(info.get("operation")),
+                metrics={k: str(v) for k, v in (info.get("operationMetrics") or {}).items()},
+                metadata=parse_metadata(info.get("userMetadata")),
+            )
+    return None
 
 
 def history_metadata(spark: SparkSession, path: str, *, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(version, userMetadata as a dict)`` of the table's commits, newest first (medallion's commits only)."""
-    history = DeltaTable.forPath(spark, path).history(limit) if limit else DeltaTable.forPath(spark, path).history()
-    rows = history.select("version", "userMetadata").where("userMetadata IS NOT NULL").collect()
-    for row in sorted(rows, key=lambda r: -int(r["version"])):
-        meta = parse_metadata(row["userMetadata"])
+    """``(version, userMetadata as a dict)`` of the table's commits, newest first (medallion's commits only).
+
+    Lazy: each commit file is read when the caller asks for the next one, so a caller that stops at
+    the newest match reads one or two files whatever the length of the history.
+    """
+    latest = latest_version(spark, path)
+    oldest = max(latest - limit + 1, 0) if limit else 0
+    for version in range(latest, oldest - 1, -1):
+        info = _commit_info(spark, path, version)
+        if info is None:
+            return
+        meta = parse_metadata(info.get("userMetadata"))
         if meta:
-            yield int(row["version"]), meta
+            yield version, meta
 
 
 # --------------------------------------------------------------------------- retry

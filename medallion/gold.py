@@ -49,7 +49,14 @@ from pyspark.sql import functions as F
 
 from medallion.columns import CHANGE_FEED
 from medallion.config import EnvConfig, GoldTable, PipelineConfig
-from medallion.delta_table import CommitTag, find_commit, history_metadata, latest_version, read_change_feed
+from medallion.delta_table import (
+    CommitTag,
+    commit_actions,
+    find_commit,
+    history_metadata,
+    latest_version,
+    read_change_feed,
+)
 from medallion.errors import RunError
 from medallion.maintenance import optimize_zorder
 from medallion.outcome import LayerOutcome, RunContext, Status
@@ -477,24 +484,13 @@ def _files_per_partition(spark: SparkSession, path: str, version: int) -> dict[s
     The commit of an overwrite (whole table or ``replaceWhere``) adds exactly the files of the rewritten
     scope, so this is the scope OPTIMIZE would rewrite, read on the driver without a Spark job.
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    log_file = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log/{version:020d}.json")
-    fs = log_file.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.open(log_file)
     out: dict[str, tuple[int, int]] = {}
-    try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        line = reader.readLine()
-        while line is not None:
-            add = json.loads(line).get("add")
-            if add is not None:
-                key = json.dumps(add.get("partitionValues") or {}, sort_keys=True)
-                files, size = out.get(key, (0, 0))
-                out[key] = (files + 1, size + int(add.get("size", 0)))
-            line = reader.readLine()
-    finally:
-        stream.close()
+    for action in commit_actions(spark, path, version) or ():
+        add = action.get("add")
+        if add is not None:
+            key = json.dumps(add.get("partitionValues") or {}, sort_keys=True)
+            files, size = out.get(key, (0, 0))
+            out[key] = (files + 1, size + int(add.get("size", 0)))
     return out
 
 
