@@ -32,7 +32,7 @@ from medallion.config import EnvConfig, PipelineConfig, TableCheck
 from medallion.delta_table import append_shared, latest_version
 from medallion.errors import ConfigError, RunError
 from medallion.outcome import LayerOutcome, RunContext
-from medallion.sql import column, error_summary
+from medallion.sql import column, error_summary, rows_frame
 
 __all__ = [
     "CheckRecord",
@@ -254,7 +254,7 @@ def write_history(spark: SparkSession, path: str, records: Sequence[CheckRecord]
     """Append check results to ``_audit/checks`` (created on first use)."""
     if not records:
         return
-    df = spark.createDataFrame([tuple(asdict(r).values()) for r in records], CHECKS_SCHEMA)
+    df = rows_frame(spark, [tuple(asdict(r).values()) for r in records], CHECKS_SCHEMA)
     append_shared(df, path, what="the check history")  # shared by every dataset: parallel runs race
 
 

@@ -37,6 +37,7 @@ from pyspark.sql import functions as F
 from medallion import delta_table
 from medallion.clock import as_utc
 from medallion.columns import SOURCE_FILE
+from medallion.sql import rows_frame
 
 __all__ = ["FileStatus", "FileEntry", "FileLog", "SCHEMA", "normal_path"]
 
@@ -146,7 +147,7 @@ class FileLog:
             (self.bronze_path, e.path, e.size, e.modified_ms, str(e.status), e.error, bronze_version, phase, run_id, ts)
             for e in entries
         ]
-        df = self.spark.createDataFrame(rows, SCHEMA).coalesce(1)
+        df = rows_frame(self.spark, rows, SCHEMA).coalesce(1)
         tag = delta_table.CommitTag(run_id, "bronze", {"file_log": True})
         if committed:
             delta_table.append_idempotent(df, self.path, app_id=self.app_id, txn_version=bronze_version, tag=tag)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from medallion.clock import as_utc
 from medallion.outcome import COUNT_FIELDS, LayerOutcome, RunContext, Status
+from medallion.sql import rows_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -127,7 +128,7 @@ def write_run_log(spark: SparkSession, path: str, records: list[RunRecord]) -> N
     from medallion.delta_table import append_shared  # Delta is imported once a session exists
 
     # mergeSchema: a run log written before a count was added to LayerOutcome gains its column.
-    append_shared(spark.createDataFrame([r.row() for r in records], RUN_LOG_SCHEMA), path, what="the run log")
+    append_shared(rows_frame(spark, [r.row() for r in records], RUN_LOG_SCHEMA), path, what="the run log")
     log.info("run log: %d record(s) appended to %s", len(records), path)
 
 

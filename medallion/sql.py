@@ -1,14 +1,22 @@
-"""Small SQL-safety helpers shared by every layer: quoted identifiers and readable Spark errors.
+"""Small SQL-safety helpers shared by every layer: quoted identifiers, readable Spark errors, and
+DataFrames of driver-side rows.
 
 Names from configuration or from source files never reach Spark unquoted, and SQL is never built by
 concatenating them: a column is referenced through :func:`column`, which quotes it.
 """
 from __future__ import annotations
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
-__all__ = ["quote_identifier", "column", "error_summary"]
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType, _parse_datatype_string
+
+__all__ = ["quote_identifier", "column", "error_summary", "rows_frame"]
 
 
 def quote_identifier(name: str) -> str:
@@ -33,3 +41,34 @@ def error_summary(err: BaseException, *, lines: int = 1, limit: int = 500) -> st
     text = str(getattr(err, "desc", None) or err).strip()
     kept = [line.strip() for line in text.splitlines() if line.strip()][:lines]
     return " ".join(kept)[:limit] if kept else type(err).__name__
+
+
+#: Above this many rows, :func:`rows_frame` ships them as an RDD: a plan of literals grows with them.
+_LITERAL_ROWS = 256
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, (date, Decimal)):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} into a rows_frame")
+
+
+def rows_frame(spark: SparkSession, rows: Sequence[Sequence[Any]], schema: str | StructType) -> DataFrame:
+    """A DataFrame of a few driver-side rows (audit records), computed by one task.
+
+    Each row travels as a JSON literal parsed by ``from_json``: no Python RDD, no pickling, one task.
+    ``spark.createDataFrame`` parallelises a list into a two-task RDD and its first use in a JVM costs
+    seconds; each audit append (run log, file record, check history) paid it. Naive datetimes are UTC.
+    Many rows (a first ingest of thousands of files) go through ``createDataFrame``, whose plan does
+    not grow with them.
+    """
+    struct = schema if isinstance(schema, StructType) else _parse_datatype_string(schema)
+    assert isinstance(struct, StructType)
+    if not rows or len(rows) > _LITERAL_ROWS:
+        return spark.createDataFrame(list(rows), struct)
+    names = [f.name for f in struct.fields]
+    texts = [json.dumps(dict(zip(names, row, strict=True)), default=_json_value) for row in rows]
+    one_per_row = spark.range(0, 1, 1, numPartitions=1).select(F.explode(F.array(*[F.lit(t) for t in texts])).alias("j"))
+    return one_per_row.select(F.from_json("j", struct).alias("r")).select("r.*")
