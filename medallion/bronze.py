@@ -38,7 +38,7 @@ from medallion.columns import (
     SOURCE_SYSTEM,
 )
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.delta_table import Commit, CommitTag, append_idempotent, create_table, latest_version
+from medallion.delta_table import Commit, CommitTag, append_idempotent, latest_version
 from medallion.errors import SourceError
 from medallion.file_log import FileEntry, FileLog, FileStatus, entries_for, normal_path
 from medallion.landing import (
@@ -264,12 +264,10 @@ def _ingest(
         bronze = landed.frame.transform(add_audit_columns(pipeline.source.source_system, run.run_id, run.now))
         observed = Observation(f"bronze-{run.run_id}-{len(files)}")
         bronze = bronze.observe(observed, F.count(F.lit(1)).alias("rows"), F.count(F.col(CORRUPT_RECORD)).alias("corrupt"))
-        if not exists:
-            # Planned on "no table": whoever creates it, this run's commit is the first append (txn 1).
-            create_table(spark, target, bronze.schema, properties=_TABLE_PROPERTIES, partition_by=(PROCESSING_DATE,))
+        # Planned on version v (-1: no table yet): txn v + 1. The first append creates the table.
         commit = append_idempotent(
-            bronze, target, app_id=app_id(target), txn_version=(version if exists else 0) + 1,
-            tag=CommitTag(run.run_id, "bronze"),
+            bronze, target, app_id=app_id(target), txn_version=version + 1, tag=CommitTag(run.run_id, "bronze"),
+            properties=_TABLE_PROPERTIES, partition_by=(PROCESSING_DATE,),
         )
         return commit, observed, landed.renamed
     finally:

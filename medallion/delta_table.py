@@ -184,6 +184,23 @@ def read_change_feed(spark: SparkSession, path: str, start: int, end: int) -> Da
 # --------------------------------------------------------------------------- writing
 
 
+_PROPERTY_DEFAULTS = "spark.databricks.delta.properties.defaults."
+
+
+def _creation_defaults(properties: Mapping[str, str] | None) -> dict[str, str]:
+    """Session settings under which a write that creates a table gives it ``properties`` (``delta.x``)."""
+    out = {}
+    for key, value in (properties or {}).items():
+        if not key.startswith("delta."):
+            raise ValueError(f"only delta.* table properties can be set at creation by a write: {key}")
+        out[_PROPERTY_DEFAULTS + key[len("delta."):]] = value
+    return out
+
+
+def _nullable(schema: StructType) -> StructType:
+    return StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
+
+
 def create_table(
     spark: SparkSession,
     path: str,
@@ -199,8 +216,7 @@ def create_table(
     """
     if DeltaTable.isDeltaTable(spark, path):
         return False
-    nullable = StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(nullable)
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(_nullable(schema))
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
     for key, value in (properties or {}).items():
@@ -233,13 +249,17 @@ def append_idempotent(
     app_id: str,
     txn_version: int,
     tag: CommitTag,
+    properties: Mapping[str, str] | None = None,
+    partition_by: Sequence[str] = (),
     max_attempts: int = 3,
     wait_seconds: float = 1.0,
 ) -> Commit | None:
-    """Append ``df`` to the Delta table at ``path`` (created if missing) as an idempotent commit.
+    """Append ``df`` to the Delta table at ``path`` as an idempotent commit; the first append creates the
+    table, with ``properties`` and ``partition_by``, in the same commit (all columns nullable).
 
     New columns are merged into the table schema. If ``(app_id, txn_version)`` was already committed,
-    Delta drops the append and None is returned.
+    Delta drops the append and None is returned. Two runs creating the table at once: the loser's
+    commit conflicts (``ProtocolChangedException``), is retried, and is dropped as already committed.
 
     A concurrent commit of the same ``(app_id, txn_version)`` (``ConcurrentTransactionException``:
     another run planned on the same snapshot and won) counts as dropped too.
@@ -249,18 +269,23 @@ def append_idempotent(
     """
     before = latest_version(spark=df.sparkSession, path=path)
     dropped = []
+    creating = _creation_defaults(properties) if before < 0 else {}
+    if before < 0:
+        df = df.to(_nullable(df.schema))
 
     def attempt() -> None:
         try:
-            (
-                df.write.format("delta")
-                .mode("append")
-                .option("mergeSchema", "true")
-                .option("txnAppId", app_id)
-                .option("txnVersion", str(txn_version))
-                .option("userMetadata", tag.metadata())
-                .save(path)
-            )
+            with session_conf(df.sparkSession, creating):
+                (
+                    df.write.format("delta")
+                    .partitionBy(*(partition_by if before < 0 else ()))
+                    .mode("append")
+                    .option("mergeSchema", "true")
+                    .option("txnAppId", app_id)
+                    .option("txnVersion", str(txn_version))
+                    .option("userMetadata", tag.metadata())
+                    .save(path)
+                )
         except ConcurrentTransactionException:
             dropped.append(True)
 

@@ -204,10 +204,11 @@ def merge_into(
             transaction, or the commit could not be found.
     """
     columns = [quote_identifier(c) for c in spec.columns]
-    created = create_table(spark, path, source.select(*columns).schema, properties=properties or {})
-    if created and spec.delete_column is None:
+    if spec.delete_column is not None:
+        create_table(spark, path, source.select(*columns).schema, properties=properties or {})
+    elif latest_version(spark, path) < 0:  # the first load: an append that creates the table
         commit = append_idempotent(
-            source.select(*columns), path, app_id=app_id, txn_version=txn_version, tag=tag,
+            source.select(*columns), path, app_id=app_id, txn_version=txn_version, tag=tag, properties=properties,
             max_attempts=max_attempts, wait_seconds=wait_seconds,
         )
         if commit is None:
