@@ -49,7 +49,6 @@ __all__ = [
     "CommitTag",
     "Commit",
     "latest_version",
-    "file_count",
     "committed_txn_version",
     "read_change_feed",
     "create_table",
@@ -146,15 +145,6 @@ def latest_version(spark: SparkSession, path: str) -> int:
         raise RunError(f"cannot read the Delta log of {path}: {type(err).__name__}") from err
 
 
-def file_count(spark: SparkSession, path: str) -> int:
-    """How many data files the current snapshot of ``path`` holds (0 when there is no table)."""
-    try:
-        snapshot = _snapshot(spark, path)
-        return int(snapshot.numOfFiles()) if int(snapshot.version()) >= 0 else 0
-    except Py4JError as err:
-        raise RunError(f"cannot read the Delta log of {path}: {type(err).__name__}") from err
-
-
 def committed_txn_version(spark: SparkSession, path: str, app_id: str) -> int | None:
     """The last ``txnVersion`` committed to the table at ``path`` by ``app_id`` (None: never, or no table).
 
@@ -182,19 +172,6 @@ def read_change_feed(spark: SparkSession, path: str, start: int, end: int) -> Da
 
 
 # --------------------------------------------------------------------------- writing
-
-
-_PROPERTY_DEFAULTS = "spark.databricks.delta.properties.defaults."
-
-
-def _creation_defaults(properties: Mapping[str, str] | None) -> dict[str, str]:
-    """Session settings under which a write that creates a table gives it ``properties`` (``delta.x``)."""
-    out = {}
-    for key, value in (properties or {}).items():
-        if not key.startswith("delta."):
-            raise ValueError(f"only delta.* table properties can be set at creation by a write: {key}")
-        out[_PROPERTY_DEFAULTS + key[len("delta."):]] = value
-    return out
 
 
 def _nullable(schema: StructType) -> StructType:
@@ -269,23 +246,25 @@ def append_idempotent(
     """
     before = latest_version(spark=df.sparkSession, path=path)
     dropped = []
-    creating = _creation_defaults(properties) if before < 0 else {}
-    if before < 0:
+    creating = before < 0
+    if creating:
         df = df.to(_nullable(df.schema))
 
     def attempt() -> None:
+        # Delta takes ``delta.*`` writer options as the properties of a table the write creates (and
+        # ignores them on an existing table): no session setting, which concurrent writers would share.
         try:
-            with session_conf(df.sparkSession, creating):
-                (
-                    df.write.format("delta")
-                    .partitionBy(*(partition_by if before < 0 else ()))
-                    .mode("append")
-                    .option("mergeSchema", "true")
-                    .option("txnAppId", app_id)
-                    .option("txnVersion", str(txn_version))
-                    .option("userMetadata", tag.metadata())
-                    .save(path)
-                )
+            (
+                df.write.format("delta")
+                .options(**(dict(properties or {}) if creating else {}))
+                .partitionBy(*(partition_by if creating else ()))
+                .mode("append")
+                .option("mergeSchema", "true")
+                .option("txnAppId", app_id)
+                .option("txnVersion", str(txn_version))
+                .option("userMetadata", tag.metadata())
+                .save(path)
+            )
         except ConcurrentTransactionException:
             dropped.append(True)
 

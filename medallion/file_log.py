@@ -47,7 +47,7 @@ SCHEMA = (
     "bronze_table STRING, path STRING, size BIGINT, modified_ms BIGINT, status STRING, error STRING, "
     "bronze_version BIGINT, phase INT, run_id STRING, recorded_at TIMESTAMP"
 )
-_COMPACT_AT = 64  # data files in the log before it is compacted
+_COMPACT_EVERY = 64  # commits between compactions of the log (each append adds one small file)
 
 
 class FileStatus(StrEnum):
@@ -150,22 +150,27 @@ class FileLog:
         df = rows_frame(self.spark, rows, SCHEMA).coalesce(1)
         tag = delta_table.CommitTag(run_id, "bronze", {"file_log": True})
         if committed:
-            delta_table.append_idempotent(df, self.path, app_id=self.app_id, txn_version=bronze_version, tag=tag)
+            commit = delta_table.append_idempotent(df, self.path, app_id=self.app_id, txn_version=bronze_version, tag=tag)
+            version = None if commit is None else commit.version
         else:
             delta_table.with_retry(
                 lambda: df.write.format("delta").mode("append").option("userMetadata", tag.metadata()).save(self.path),
                 f"append to {self.path}",
             )
-        self._compact_if_needed()
+            version = delta_table.latest_version(self.spark, self.path)
+        self._compact_if_due(version)
 
-    def _compact_if_needed(self) -> None:
+    def _compact_if_due(self, version: int | None) -> None:
+        """Compact the log at every ``_COMPACT_EVERY``-th commit: each append adds one small file, so the
+        log stays at most that many files past its last compaction, decided from the commit version
+        alone (counting the files would reconstruct the snapshot: a Spark job on every run)."""
         from delta.tables import DeltaTable
 
-        if delta_table.file_count(self.spark, self.path) <= _COMPACT_AT:
+        if not version or version % _COMPACT_EVERY:
             return
         try:
             DeltaTable.forPath(self.spark, self.path).optimize().executeCompaction()
-        except Exception as err:  # another run compacting at the same time: the next run tries again
+        except Exception as err:  # another run compacting at the same time: a later multiple compacts
             log.warning("file log %s: compaction skipped (%s)", self.path, type(err).__name__)
 
 

@@ -76,6 +76,21 @@ def test_many_files_probe(spark, tmp_path: Path) -> None:  # type: ignore[no-unt
     assert "| 3 |" in format_probe(probe)
 
 
+@pytest.mark.delta
+def test_many_files_probe_synthetic_state_skips_every_recorded_file(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The synthetic state (1 file ingested, the rest recorded) is what a real first run leaves: nothing
+    new to ingest, then exactly the one new file."""
+    from benchmarks.many_files import format_probe, run_probe
+    from medallion.config import load_pipeline
+
+    probe = run_probe(spark, load_pipeline(ORDERS), [4], rows_per_file=2, work=tmp_path, synthetic=True)
+    (p,) = probe["probes"]
+    assert p["synthetic"] and p["count_mismatches"] == []
+    assert p["runs"]["first"]["files_ingested"] == 1 and p["runs"]["nothing_new"]["files_skipped"] == 4
+    assert p["runs"]["one_new_file"]["files_ingested"] == 1 and p["runs"]["one_new_file"]["files_skipped"] == 4
+    assert p["one_new_over_first"] is None and "Synthetic state" in format_probe(probe)
+
+
 def test_small_files_are_deterministic_and_nested(tmp_path: Path) -> None:
     from benchmarks.many_files import FILES_PER_FOLDER, write_small_files
 
@@ -153,6 +168,45 @@ def test_peer_gold_query_equals_medallion_gold(spark, tmp_path: Path) -> None:  
 
 @pytest.mark.e2e
 @pytest.mark.timeout(1200)
+def test_peer_summary_of_repeated_flows_judges_the_last_warm_repetition() -> None:
+    from benchmarks.peer import format_peer, summarise
+
+    def run(wall: float, flow: float) -> dict:
+        return {"wall": wall, "flow": flow, "start": None, "layers": {"bronze": flow / 2, "silver": flow / 4, "gold": flow / 4}}
+
+    out = summarise({"medallion": [run(90, 8)], "peer": [run(60, 10)]}, repeat=3)
+    assert out["ratio"]["flow"] == 0.8 and out["ratio"]["wall"] == 1.5 and "start" not in out["ratio"]
+    assert out["pair_ratios"] == [0.8] and out["whole_flow_met"] is False  # 0.8 > 0.67
+    assert "repetition 3 in a warm JVM" in format_peer(out)
+
+
+def test_peer_repetitions_write_next_to_the_first_and_read_their_own_silver() -> None:
+    from benchmarks.peer_flow import _repetition
+
+    spec = {"bronze": "/l/bronze/o", "silver_path": "/l/silver/o",
+            "gold": [{"table": "d", "path": "/l/gold/d", "query": "SELECT 1 FROM delta.`/l/silver/o`"}]}
+    assert _repetition(spec, 0) is spec
+    two = _repetition(spec, 2)
+    assert (two["bronze"], two["silver_path"], two["gold"][0]["path"]) == ("/l/bronze/o-r2", "/l/silver/o-r2", "/l/gold/d-r2")
+    assert two["gold"][0]["query"] == "SELECT 1 FROM delta.`/l/silver/o-r2`"
+
+
+def test_warm_flow_repeats_the_whole_flow_in_one_session(spark, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks.datagen import generate
+    from benchmarks.peer import _env_file
+    from benchmarks.pipelines import same_steps_pipeline
+    from benchmarks.warm_flow import main
+
+    pipeline = same_steps_pipeline(tmp_path / "pipelines")
+    generate(tmp_path / "landing" / "orders", 300, seed=7, deliveries=2)
+    _env_file(tmp_path / "conf", tmp_path / "landing", tmp_path / "lake", {"spark.sql.shuffle.partitions": "2"})
+    assert main(["--pipeline", str(pipeline), "--env", "bench", "--conf-dir", str(tmp_path / "conf"), "--repeat", "2"]) == 0
+    first, second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["repetitions"]
+    assert first["summary"]["bronze"]["rows_in"] == second["summary"]["bronze"]["rows_in"] == 300
+    assert first["summary"]["gold"]["rows_out"] == second["summary"]["gold"]["rows_out"] > 0
+    assert (tmp_path / "lake" / "silver").is_dir() and (tmp_path / "lake-r1" / "silver").is_dir()
+
+
 def test_peer_comparison_smoke(tmp_path: Path) -> None:
     """Both flows as whole processes on tiny data; runs only where the peer venv exists (it is installed
     on demand by ``python -m benchmarks.peer``, not by the test suite)."""
