@@ -2,15 +2,16 @@
 and an independent pure-Python model of what silver must hold."""
 from __future__ import annotations
 
+from copy import deepcopy
 from datetime import datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from benchmarks.scd2 import PIPELINE, SOURCE_DDL
 from medallion.config import PipelineConfig
 
-SOURCE_DDL = "customer_id STRING, email STRING, segment STRING, op STRING, updated_at STRING"
 HISTORY_DDL = (
     "customer_id BIGINT, email STRING, segment STRING, op STRING, updated_at TIMESTAMP, "
     "_valid_from TIMESTAMP, _valid_to TIMESTAMP, _is_current BOOLEAN, _is_deleted BOOLEAN"
@@ -19,30 +20,15 @@ LATEST_DDL = "customer_id BIGINT, email STRING, segment STRING, op STRING, updat
 
 
 def customers(history: str = "scd2", **overrides: Any) -> PipelineConfig:
-    silver: dict[str, Any] = {
-        "table": "customers",
-        "keys": ["customer_id"],
-        "sequence_by": "updated_at",
-        "columns": {
-            "customer_id": "cast(customer_id as bigint)",
-            "email": "lower(trim(email))",
-            "segment": "upper(trim(segment))",
-            "op": "upper(op)",
-            "updated_at": "to_timestamp(updated_at)",
-        },
-        "expectations": [{"name": "customer_id_present", "expr": "customer_id is not null", "action": "drop"}],
-        "history": history,
-        "delete_when": "op = 'D'",
-    }
-    if history == "scd2":
-        silver["ignore_columns"] = ["op"]
+    """The customers CDC pipeline of the SCD2 benchmark (:data:`benchmarks.scd2.PIPELINE`), with
+    ``history`` and any silver setting overridden."""
+    spec = deepcopy(PIPELINE)
+    silver = spec["silver"]
+    silver["history"] = history
+    if history != "scd2":
+        silver.pop("ignore_columns", None)
     silver.update(overrides)
-    return PipelineConfig.model_validate({
-        "dataset": "customers",
-        "source": {"format": "json", "path": "customers", "source_system": "crm"},
-        "bronze": {"table": "customers"},
-        "silver": silver,
-    })
+    return PipelineConfig.model_validate(spec)
 
 
 def bronze_frame(spark: SparkSession, records: list[tuple[Any, ...]], *, source_file: str = "c.json") -> DataFrame:
