@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from medallion.clock import as_utc
 from medallion.outcome import COUNT_FIELDS, LayerOutcome, RunContext, Status
-from medallion.sql import rows_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -125,7 +124,8 @@ def write_run_log(spark: SparkSession, path: str, records: list[RunRecord]) -> N
     """Append records to the run log table (created on first use)."""
     if not records:
         return
-    from medallion.delta_table import append_shared  # Delta is imported once a session exists
+    from medallion.delta_table import append_shared  # Spark and Delta are imported once a session exists
+    from medallion.sql import rows_frame
 
     # mergeSchema: a run log written before a count was added to LayerOutcome gains its column.
     append_shared(rows_frame(spark, [r.row() for r in records], RUN_LOG_SCHEMA), path, what="the run log")
