@@ -6,7 +6,8 @@ Usage:
 
 1. imports every Python dependency and prints its version (a missing one is named, with the fix);
 2. lists the pipeline's landing folder under ``landing_root``;
-3. writes and deletes a probe file under ``lakehouse_root``.
+3. writes and deletes a probe file under ``lakehouse_root``/_preflight (the folder stays: preflights of
+   several datasets run at once, and one removing the shared folder would fail another's write).
 
 A refused storage call names the path, the operation and the identity the batch ran as. Exits 0 when
 everything passed, 1 otherwise; the findings go to stderr, which the submit step prints on failure.
@@ -101,7 +102,6 @@ def probe_storage(spark, env, pipeline) -> list[str]:  # noqa: ANN001
         stream.write(bytearray(b"medallion preflight\n"))
         stream.close()
         fs.delete(path, False)
-        fs.delete(path.getParent(), False)
         say(f"preflight: wrote and deleted {probe}")
     except Exception as err:  # noqa: BLE001
         problems.append(_refused("write", probe, who, err))

@@ -92,3 +92,27 @@ def test_output_json_is_exactly_one_object_on_stdout(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)  # the whole of stdout is one JSON object
     assert report["bronze"]["rows_in"] == 2 and report["bronze"]["rows_corrupt"] == 1
+
+
+def test_preflight_probes_of_datasets_running_at_once_do_not_break_each_other(spark: SparkSession,
+                                                                               tmp_path: Path) -> None:
+    """The pipeline starts one preflight per dataset at the same time: each writes and deletes its own probe
+    under one lakehouse root; none may remove what another is writing into (it used to delete the folder)."""
+    import importlib.util
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medallion.config import EnvConfig, load_pipeline
+
+    spec = importlib.util.spec_from_file_location("preflight_job", ROOT / "jobs" / "preflight_job.py")
+    preflight = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(preflight)
+    env = EnvConfig(name="t", landing_root=str(tmp_path / "landing"), lakehouse_root=str(tmp_path / "lake"))
+    pipeline = load_pipeline(ROOT / "conf" / "pipelines" / "orders.yaml")
+
+    def probe_many(_: int) -> list[str]:
+        return [problem for _ in range(15) for problem in preflight.probe_storage(spark, env, pipeline)]
+
+    with ThreadPoolExecutor(4) as pool:
+        problems = [p for found in pool.map(probe_many, range(4)) for p in found]
+    assert problems == []
+    assert not list((tmp_path / "lake" / "_preflight").iterdir())
