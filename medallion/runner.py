@@ -2,6 +2,12 @@
 
 One :class:`RunReport` per run: every layer record shares its run id. The runner alone builds run-log
 records: a layer returns a :class:`~medallion.outcome.LayerOutcome` (or raises, carrying a partial one).
+
+A record goes to the run log as soon as its layer ends when the layer may have committed something
+(succeeded or failed): the counts that must add up are never left in memory while another layer runs.
+Records of layers that committed nothing (skipped: nothing new; blocked) wait for the next append or
+the end of the run (:class:`RunLogBuffer`): a no-op run of three layers is one Delta commit, not three.
+A process killed in between loses only such records, which carry no rows.
 """
 from __future__ import annotations
 
@@ -21,9 +27,40 @@ from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.project import PipelineFile, Project
 from medallion.run_log import RunRecord, write_run_log
 
-__all__ = ["RunReport", "ProjectReport", "run_pipeline", "run_layer", "run_project", "layers_for"]
+__all__ = ["RunReport", "ProjectReport", "RunLogBuffer", "run_pipeline", "run_layer", "run_project", "layers_for"]
 
 log = logging.getLogger(__name__)
+
+#: Records that wait for the next append: their layer committed nothing.
+_DEFERRABLE = (Status.SKIPPED, Status.BLOCKED)
+
+
+class RunLogBuffer:
+    """Appends run-log records, holding back the ones of layers that committed nothing.
+
+    ``add`` appends a succeeded or failed layer's record at once, together with any held-back ones
+    (one Delta commit); skipped and blocked records wait. ``flush`` appends what waits; use the buffer
+    as a context manager so that happens at the end of the run, also when a layer raised.
+    """
+
+    def __init__(self, spark: SparkSession, path: str) -> None:
+        self.spark, self.path = spark, path
+        self.pending: list[RunRecord] = []
+
+    def add(self, record: RunRecord) -> None:
+        self.pending.append(record)
+        if record.status not in _DEFERRABLE:
+            self.flush()
+
+    def flush(self) -> None:
+        records, self.pending = self.pending, []
+        write_run_log(self.spark, self.path, records)
+
+    def __enter__(self) -> RunLogBuffer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
 
 
 @dataclass
@@ -112,23 +149,29 @@ def run_pipeline(
     run_id: str | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> RunReport:
-    """Run ``layers`` in order; each layer's record is appended to the run log as soon as it ends.
+    """Run ``layers`` in order; each layer's record goes to the run log when it ends (skipped ones with
+    the next append, see :class:`RunLogBuffer`).
 
     A failed layer is logged with its error and partial counts, and the layers after it do not run.
     """
     report = RunReport(run_id or new_run_id(clock()), pipeline.dataset, env.name)
-    for name in layers:
-        record = run_layer(spark, env, pipeline, name, report.run_id, clock)
-        report.results.append(record)
-        if record.status == Status.FAILED:
-            break
+    with RunLogBuffer(spark, env.audit_path) as run_log:
+        for name in layers:
+            record = run_layer(spark, env, pipeline, name, report.run_id, clock, run_log=run_log)
+            report.results.append(record)
+            if record.status == Status.FAILED:
+                break
     return report
 
 
 def run_layer(
-    spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, name: str, run_id: str, clock: Callable[[], datetime]
+    spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, name: str, run_id: str, clock: Callable[[], datetime],
+    *, run_log: RunLogBuffer | None = None,
 ) -> RunRecord:
-    """Run one layer of ``pipeline`` and append its record to the run log (failures are recorded, not raised)."""
+    """Run one layer of ``pipeline`` and log its record (failures are recorded, not raised).
+
+    The record goes to ``run_log`` (the run's buffer), or straight to the run log without one.
+    """
     layer = REGISTRY[name]
     context = RunContext(run_id, clock())
     log.info("%s %s: starting (run %s)", pipeline.dataset, name, run_id)
@@ -147,13 +190,13 @@ def run_layer(
         outcome, context=context, pipeline=pipeline.dataset, environment=env.name, layer=name,
         table=layer.label(pipeline), ended_at=clock(), error=error, tables_written=layer.tables(pipeline),
     )
-    write_run_log(spark, env.audit_path, [record])
+    _log(spark, env, record, run_log)
     return record
 
 
 def blocked_layer(
     spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, name: str, run_id: str,
-    clock: Callable[[], datetime], blocked_by: list[str],
+    clock: Callable[[], datetime], blocked_by: list[str], *, run_log: RunLogBuffer | None = None,
 ) -> RunRecord:
     """Record a layer that did not run because a layer it reads did not succeed (status ``blocked``)."""
     layer = REGISTRY[name]
@@ -164,8 +207,15 @@ def blocked_layer(
         pipeline=pipeline.dataset, environment=env.name, layer=name, table=layer.label(pipeline), ended_at=now,
         tables_written=layer.tables(pipeline),
     )
-    write_run_log(spark, env.audit_path, [record])
+    _log(spark, env, record, run_log)
     return record
+
+
+def _log(spark: SparkSession, env: EnvConfig, record: RunRecord, run_log: RunLogBuffer | None) -> None:
+    if run_log is None:
+        write_run_log(spark, env.audit_path, [record])
+    else:
+        run_log.add(record)
 
 
 def _short(err: Exception, limit: int = 2000) -> str:
@@ -229,21 +279,23 @@ def run_project(
         report.report(p.dataset)
     failed: set[tuple[str, str]] = set()  # (layer, dataset) that did not succeed
 
-    def run(p: PipelineFile, name: str, needs: set[tuple[str, str]]) -> None:
+    def run(p: PipelineFile, name: str, needs: set[tuple[str, str]], run_log: RunLogBuffer) -> None:
         blockers = sorted(needs & failed)
         if blockers:
-            record = blocked_layer(spark, env, p.config, name, report.run_id, clock, [f"{lay} of {d}" for lay, d in blockers])
+            record = blocked_layer(spark, env, p.config, name, report.run_id, clock,
+                                   [f"{lay} of {d}" for lay, d in blockers], run_log=run_log)
         else:
-            record = run_layer(spark, env, p.config, name, report.run_id, clock)
+            record = run_layer(spark, env, p.config, name, report.run_id, clock, run_log=run_log)
         report.report(p.dataset).results.append(record)
         if record.status in (Status.FAILED, Status.BLOCKED):
             failed.add((name, p.dataset))
 
-    for name in ("bronze", "silver"):
-        for p in project.pipelines:
-            if name in layers_for(p.config, layer):
-                run(p, name, {("bronze", p.dataset)} if name == "silver" else set())
-    if layer in ("gold", "all"):
-        for p in project.gold_order():
-            run(p, "gold", project.needs(p) | {("silver", p.dataset), ("bronze", p.dataset)})
+    with RunLogBuffer(spark, env.audit_path) as run_log:
+        for name in ("bronze", "silver"):
+            for p in project.pipelines:
+                if name in layers_for(p.config, layer):
+                    run(p, name, {("bronze", p.dataset)} if name == "silver" else set(), run_log)
+        if layer in ("gold", "all"):
+            for p in project.gold_order():
+                run(p, "gold", project.needs(p) | {("silver", p.dataset), ("bronze", p.dataset)}, run_log)
     return report

@@ -77,11 +77,15 @@ def test_full_run_then_noop_then_later_delivery(spark: SparkSession, project: Pa
     silver_log = log.where("layer = 'silver'").first()
     assert silver_log["rows_in"] == silver_log["rows_out"] + silver_log["rows_quarantined"] + silver_log["rows_superseded"]
 
-    # a rerun with nothing new changes no table
+    # a rerun with nothing new changes no table, and logs its three records in one run-log commit
     before = versions(spark, lake)
+    log_version = DeltaTable.forPath(spark, str(lake / "_audit/runs")).history(1).first()["version"]
     rc, second = run(capsys)
     assert rc == 0 and [second[layer]["status"] for layer in ("bronze", "silver", "gold")] == ["skipped"] * 3
     assert versions(spark, lake) == before
+    runs = spark.read.format("delta").load(str(lake / "_audit/runs"))
+    assert runs.where(F.col("run_id") == second["run_id"]).count() == 3
+    assert DeltaTable.forPath(spark, str(lake / "_audit/runs")).history(1).first()["version"] == log_version + 1
 
     # a later delivery with updates, stale versions, violations and corrupt lines
     shutil.copytree(ROOT / "data/later/orders", project / "data/landing/orders", dirs_exist_ok=True)

@@ -1,7 +1,7 @@
 """rows_frame: audit rows built from JSON literals equal what createDataFrame builds, value for value."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from chispa import assert_df_equality
@@ -13,7 +13,7 @@ SCHEMA = ("`id` BIGINT, `name` STRING, `ok` BOOLEAN, `ratio` DOUBLE, `at` TIMEST
 
 ROWS = [
     (9_007_199_254_740_993, 'quote " and \\ backslash\nnew line', True, 0.1, datetime(2026, 11, 27, 14, 51, 2, 303925,
-     tzinfo=timezone.utc), date(2026, 11, 27), Decimal("12.34"), '{"a": [1, 2]}'),
+     tzinfo=UTC), date(2026, 11, 27), Decimal("12.34"), '{"a": [1, 2]}'),
     (-1, "ünïcødé ✓ \u0000 nul", False, -2.5e-300, datetime(2026, 1, 1, 0, 0), date(1999, 12, 31), Decimal("-0.01"), None),
     (None, None, None, None, None, None, None, None),
 ]

@@ -57,3 +57,40 @@ def test_a_project_report_lists_every_dataset_and_blocked_layers_fail_it() -> No
     text = report.to_text()
     assert "pipeline orders" in text and "pipeline customers" in text
     assert "  gold blocked: silver of orders did not succeed" in text.splitlines()
+
+
+def test_records_of_layers_that_committed_nothing_wait_for_the_next_append(spark, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Skipped and blocked records ride along with the next succeeded or failed one (one Delta commit),
+    or are appended when the run ends, also when it ends in an exception."""
+    import pytest
+    from delta.tables import DeltaTable
+
+    from medallion.runner import RunLogBuffer
+
+    path = str(tmp_path / "runs")
+
+    def skipped(name: str) -> RunRecord:
+        return replace(layer(name), status=Status.SKIPPED)
+
+    def commits() -> list[int]:
+        return [r["version"] for r in DeltaTable.forPath(spark, path).history().collect()]
+
+    with RunLogBuffer(spark, path) as run_log:
+        run_log.add(layer("bronze", rows_in=5, rows_out=5))  # committed rows: logged at once
+        assert commits() == [0]
+        run_log.add(skipped("silver"))
+        run_log.add(replace(layer("gold"), status=Status.BLOCKED))
+        assert commits() == [0]
+        run_log.add(replace(layer("silver"), run_id="r2", status=Status.FAILED, error="boom"))
+        assert commits() == [1, 0]
+        run_log.add(skipped("gold"))
+    assert commits() == [2, 1, 0]
+    logged = spark.read.format("delta").load(path)
+    assert sorted((r["run_id"], r["layer"], r["status"]) for r in logged.collect()) == [
+        ("r1", "bronze", "succeeded"), ("r1", "gold", "blocked"), ("r1", "gold", "skipped"),
+        ("r1", "silver", "skipped"), ("r2", "silver", "failed")]
+
+    with pytest.raises(RuntimeError), RunLogBuffer(spark, path) as run_log:
+        run_log.add(replace(skipped("bronze"), run_id="r3"))
+        raise RuntimeError("killed mid-run")
+    assert spark.read.format("delta").load(path).where("run_id = 'r3'").count() == 1
