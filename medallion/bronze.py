@@ -42,6 +42,7 @@ from medallion.delta_table import Commit, CommitTag, append_idempotent, latest_v
 from medallion.errors import SourceError
 from medallion.file_log import FileEntry, FileLog, FileStatus, entries_for, normal_path
 from medallion.landing import (
+    Landed,
     LandingFile,
     UnreadableFileError,
     find_unreadable,
@@ -49,6 +50,7 @@ from medallion.landing import (
     read_files,
     unreadable_file,
 )
+from medallion.landing_json import shape_changed
 from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.session import session_conf
 from medallion.source_names import recorded_sources
@@ -192,12 +194,12 @@ def run_bronze(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, ru
     pending = list(plan.to_read)
     commit = None
     observed: Observation | None = None
-    renamed: dict[str, str] = {}
+    facts: dict[str, object] = {}
     # Duplicate keys within one JSON object: the last wins (as in most JSON parsers), not a failed run.
     with session_conf(spark, {_STRING_STATS_PREFIX: "1024", "spark.sql.mapKeyDedupPolicy": "LAST_WIN"}):
         while pending:
             try:
-                commit, observed, renamed = _ingest(spark, pipeline, target, version, pending, run)
+                commit, observed, facts = _ingest(spark, pipeline, target, version, pending, run)
                 break
             except Exception as err:
                 paths = [f.path for f in pending]
@@ -220,8 +222,7 @@ def run_bronze(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, ru
     if unreadable:
         details["files_unreadable"] = [{"path": e.path, "size": e.size, "error": e.error} for e in unreadable]
         details["files"] = [f.path for f in pending]
-    if renamed:
-        details["columns_renamed"] = renamed
+    details.update(facts)
     notes += unreadable
     if commit is None:
         # Nothing readable, or Delta dropped the append (a concurrent run planned on the same snapshot
@@ -255,20 +256,46 @@ def run_bronze(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, ru
 
 def _ingest(
     spark: SparkSession, pipeline: PipelineConfig, target: str, version: int, files: Sequence[LandingFile], run: RunContext
-) -> tuple[Commit | None, Observation, dict[str, str]]:
-    """Read ``files`` and append them to bronze in one idempotent commit planned on ``version``."""
+) -> tuple[Commit | None, Observation, dict[str, object]]:
+    """Read ``files`` and append them to bronze in one idempotent commit planned on ``version``.
+
+    Returns the commit, the observation of its row counts, and facts for the run log's details
+    (``columns_renamed``; for JSON, ``json_parse``: ``table keys`` or ``key discovery``).
+    """
     exists = version >= 0
     schema = spark.read.format("delta").load(target).schema if exists else None
-    landed = read_files(spark, pipeline.source, [f.path for f in files], recorded_sources(schema, (*BRONZE_AUDIT, CORRUPT_BYTES)))
+    paths = [f.path for f in files]
+    existing = recorded_sources(schema, (*BRONZE_AUDIT, CORRUPT_BYTES))
+    has_bytes = schema is not None and CORRUPT_BYTES in schema.fieldNames()
+    landed = read_files(spark, pipeline.source, paths, existing, corrupt_bytes=has_bytes)
     try:
-        bronze = landed.frame.transform(add_audit_columns(pipeline.source.source_system, run.run_id, run.now))
-        observed = Observation(f"bronze-{run.run_id}-{len(files)}")
-        bronze = bronze.observe(observed, F.count(F.lit(1)).alias("rows"), F.count(F.col(CORRUPT_RECORD)).alias("corrupt"))
-        # Planned on version v (-1: no table yet): txn v + 1. The first append creates the table.
-        commit = append_idempotent(
-            bronze, target, app_id=app_id(target), txn_version=version + 1, tag=CommitTag(run.run_id, "bronze"),
-            properties=_TABLE_PROPERTIES, partition_by=(PROCESSING_DATE,),
-        )
-        return commit, observed, landed.renamed
+        return _append(pipeline, target, version, landed, run, name=f"{len(paths)}-1")
+    except Exception as err:
+        if not (landed.known_keys and shape_changed(err)):
+            raise
+        log.info("bronze %s: the delivery brings a new JSON shape (a new key, an array line or bytes that are "
+                 "not UTF-8); reading it again with key discovery", target)
     finally:
         landed.release()
+    landed = read_files(spark, pipeline.source, paths, existing, one_pass=False)
+    try:
+        return _append(pipeline, target, version, landed, run, name=f"{len(paths)}-2")
+    finally:
+        landed.release()
+
+
+def _append(
+    pipeline: PipelineConfig, target: str, version: int, landed: Landed, run: RunContext, *, name: str
+) -> tuple[Commit | None, Observation, dict[str, object]]:
+    bronze = landed.frame.transform(add_audit_columns(pipeline.source.source_system, run.run_id, run.now))
+    observed = Observation(f"bronze-{run.run_id}-{name}")
+    bronze = bronze.observe(observed, F.count(F.lit(1)).alias("rows"), F.count(F.col(CORRUPT_RECORD)).alias("corrupt"))
+    # Planned on version v (-1: no table yet): txn v + 1. The first append creates the table.
+    commit = append_idempotent(
+        bronze, target, app_id=app_id(target), txn_version=version + 1, tag=CommitTag(run.run_id, "bronze"),
+        properties=_TABLE_PROPERTIES, partition_by=(PROCESSING_DATE,),
+    )
+    facts: dict[str, object] = {"columns_renamed": landed.renamed} if landed.renamed else {}
+    if pipeline.source.format == "json" and pipeline.source.schema_ is None:
+        facts["json_parse"] = "table keys" if landed.known_keys else "key discovery"
+    return commit, observed, facts

@@ -9,6 +9,9 @@ Reading rules (the bronze contract):
   as it is, or one in medallion's ``_`` namespace, is renamed by :mod:`medallion.source_names`.
 - JSON is read once: as text, each line parsed by ``from_json`` into a ``MAP<STRING, STRING>`` (no
   schema-inference pass over the files); the parsed lines are cached while the key set is collected.
+  When the bronze table already holds every key, the lines are parsed straight into those columns
+  and written in the same pass, nothing cached (:mod:`medallion.landing_json`; a delivery with a new
+  shape stops that write and is read this general way).
 - A JSON line that is not valid UTF-8 is a corrupt record: ``_corrupt_record`` holds it decoded with
   U+FFFD for each bad byte (valid UTF-8 for every Delta reader), ``_corrupt_bytes`` its exact bytes.
 - CSV follows RFC 4180 by default (``multiLine``, ``escape='"'``): a quoted field may hold newlines
@@ -38,6 +41,7 @@ from pyspark.sql.types import ArrayType, MapType, StringType, StructField, Struc
 from medallion.columns import BRONZE_AUDIT, CORRUPT_BYTES, CORRUPT_RECORD, SOURCE_FILE
 from medallion.config import SourceConfig
 from medallion.errors import SourceError
+from medallion.landing_json import known_keys, parse_known
 from medallion.source_names import SOURCE_NAME_KEY, assign_names
 from medallion.sql import column
 
@@ -136,6 +140,9 @@ class Landed:
     frame: DataFrame
     renamed: dict[str, str] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)
+    #: JSON only: True when parsed with the table's keys (:mod:`medallion.landing_json`); writing
+    #: ``frame`` then fails with ``SHAPE_CHANGED`` if the delivery has another shape.
+    known_keys: bool = False
 
     def release(self) -> None:
         for df in self.cached:
@@ -144,13 +151,17 @@ class Landed:
 
 
 def read_files(
-    spark: SparkSession, source: SourceConfig, paths: Sequence[str], existing: Mapping[str, str] | None = None
+    spark: SparkSession, source: SourceConfig, paths: Sequence[str], existing: Mapping[str, str] | None = None,
+    *, one_pass: bool = True, corrupt_bytes: bool = False,
 ) -> Landed:
     """Read ``paths`` per the source config.
 
     Args:
         existing: bronze column -> source key of the bronze table so far
             (:func:`medallion.source_names.recorded_sources`), so a key lands in the column it did before.
+        one_pass: JSON may be parsed with the table's keys (see ``Landed.known_keys``); False reads
+            it the general way (after a ``SHAPE_CHANGED`` write).
+        corrupt_bytes: the bronze table has a ``_corrupt_bytes`` column already.
 
     Raises:
         UnreadableFileError: one of ``paths`` cannot be read at all (the error names it).
@@ -160,7 +171,7 @@ def read_files(
     known = dict(existing or {})
     try:
         if source.format == "json":
-            landed = _read_json(spark, source, paths, known)
+            landed = _read_json(spark, source, paths, known, one_pass=one_pass, corrupt_bytes=corrupt_bytes)
         elif source.format == "csv":
             landed = _read_csv(spark, source, paths, known)
         else:
@@ -302,7 +313,8 @@ _JSON_READER_ONLY = {"multiline", "encoding", "charset", "linesep", "samplingrat
                      "modifiedbefore", "modifiedafter", "ignorecorruptfiles", "ignoremissingfiles", "compression"}
 
 
-def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str], existing: Mapping[str, str]) -> Landed:
+def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str], existing: Mapping[str, str], *,
+               one_pass: bool, corrupt_bytes: bool) -> Landed:
     """JSON lines (or whole files with ``multiLine``) read once as text and parsed with ``from_json``."""
     opts = {k.lower(): v for k, v in source.options.items()}
     parse_options = {k: v for k, v in source.options.items() if k.lower() not in _JSON_READER_ONLY}
@@ -338,6 +350,9 @@ def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str], 
         # Single pass, no action before the write: `_corrupt_bytes` is always there with a declared schema.
         raw_bytes = F.when(~F.col("valid"), F.col("raw")).alias(CORRUPT_BYTES)
         return Landed(parsed.select(*data, corrupt.alias(CORRUPT_RECORD), raw_bytes, SOURCE_FILE))
+    table_keys = known_keys(existing) if one_pass else None
+    if table_keys is not None:
+        return Landed(parse_known(lines, table_keys, parse_options, keep_bytes=corrupt_bytes), known_keys=True)
 
     as_map = MapType(StringType(), StringType())
     trimmed = F.ltrim("line")
@@ -346,8 +361,13 @@ def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str], 
     ).otherwise(F.array(F.from_json("line", as_map, parse_options)))
     # An array line holding anything but objects, or an empty one, is kept whole as one corrupt record.
     usable = F.when(F.size(records) > 0, records).otherwise(F.array(F.lit(None).cast(as_map)))
+    # from_json keeps a key given twice in one object twice, and getItem would find the first value:
+    # rebuilt under the session's LAST_WIN policy (set by bronze), the last value counts, as in
+    # Spark's JSON reader and a STRUCT parse.
+    last_wins = F.map_from_entries(F.map_entries("m"))
     parsed = (
         lines.select(F.explode(usable).alias("m"), "line", "valid", "raw", SOURCE_FILE)
+        .select(last_wins.alias("m"), "line", "valid", "raw", SOURCE_FILE)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     landed = Landed(parsed, cached=[parsed])

@@ -1,0 +1,78 @@
+"""JSON lines whose keys bronze already holds: parsed in one pass, with nothing cached.
+
+Without a declared schema, :mod:`medallion.landing` parses each JSON line into a ``MAP<STRING, STRING>``
+and must know the delivery's key set before it writes, so it caches the parsed lines and collects their
+keys first (a Spark job and a cache of the whole delivery). Most deliveries bring no new key, and the
+bronze table already names every key it has seen. For those, this module parses each line straight
+into a STRUCT of those keys (all STRING, the same value conversion as the map's) and writes in the same
+pass. Every row is checked on the way: a line with a key the table does not hold, an array line, or
+(when the table has no ``_corrupt_bytes`` column yet) a line that is not valid UTF-8 stops the write
+with :data:`SHAPE_CHANGED`. Nothing is committed then (the Delta commit never happens; the partial
+write's files are unreferenced and go with ``VACUUM``), and the caller reads the delivery again the
+general way. So a new column can never be lost, and the rare delivery that changes shape pays one
+partial write more.
+
+The rows equal what the general path gives (tests/test_landing_json.py compares both on hostile lines):
+a record is corrupt when it is not valid UTF-8 or does not parse as one JSON object, and
+``_corrupt_record`` then holds the line; of a key given twice in one object, the last value counts.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
+
+from medallion.columns import CORRUPT_BYTES, CORRUPT_RECORD, SOURCE_FILE
+
+__all__ = ["SHAPE_CHANGED", "known_keys", "parse_known", "shape_changed"]
+
+#: The message that stops a write whose delivery has a shape the table does not hold yet.
+SHAPE_CHANGED = "medallion: this delivery has a JSON shape bronze does not hold yet"
+
+
+def known_keys(existing: Mapping[str, str]) -> list[str] | None:
+    """The source keys to parse as STRUCT fields, from the bronze table's ``column -> source key``;
+    None when the one-pass parse does not apply: no table yet, or a key lands in a renamed column
+    (the general path decides those names), or two keys differ only in case."""
+    if not existing or any(column != key for column, key in existing.items()):
+        return None
+    keys = sorted(existing.values())
+    if len({k.lower() for k in keys}) != len(keys):
+        return None
+    return keys
+
+
+def parse_known(lines: DataFrame, keys: list[str], parse_options: Mapping[str, Any], *, keep_bytes: bool) -> DataFrame:
+    """``lines`` (``line``, ``valid``, ``raw``, ``_source_file``) as bronze's source columns, parsed as a
+    STRUCT of ``keys``, with ``_corrupt_record`` (+ ``_corrupt_bytes`` when ``keep_bytes``).
+
+    Evaluating a row with another shape raises :data:`SHAPE_CHANGED` (see the module docstring).
+    """
+    schema = StructType([StructField(k, StringType()) for k in keys] + [StructField(CORRUPT_RECORD, StringType())])
+    options = {**parse_options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+    valid, line = F.col("valid"), F.col("line")
+    record = F.when(valid, F.from_json(line, schema, options))
+    # json_object_keys: the top-level keys of an object line, null for anything else (then it is
+    # corrupt, or an array, which is refused below).
+    new_keys = F.array_except(F.coalesce(F.json_object_keys(line), F.array().cast("array<string>")),
+                              F.array(*[F.lit(k) for k in keys]))
+    refused: Column = F.ltrim(line).startswith("[") | (F.size(new_keys) > 0)
+    if not keep_bytes:
+        refused = refused | ~valid
+    parsed = lines.select(record.alias("r"), line, valid, "raw", SOURCE_FILE)
+    r = F.col("r")
+    corrupt = F.when(r.isNull() | r.getField(CORRUPT_RECORD).isNotNull(), line)
+    return parsed.select(
+        *[r.getField(k).alias(k) for k in keys],
+        F.when(refused, F.raise_error(F.lit(SHAPE_CHANGED)).cast("string")).otherwise(corrupt).alias(CORRUPT_RECORD),
+        *([F.when(~valid, F.col("raw")).alias(CORRUPT_BYTES)] if keep_bytes else []),
+        SOURCE_FILE,
+    )
+
+
+def shape_changed(err: BaseException) -> bool:
+    """Whether ``err`` is a write stopped by :func:`parse_known`'s check."""
+    return SHAPE_CHANGED in str(err)

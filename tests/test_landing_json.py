@@ -1,0 +1,112 @@
+"""JSON deliveries parsed with the bronze table's keys (one pass, nothing cached) give exactly the rows
+that key discovery gives, and a delivery of another shape falls back to key discovery, losing nothing."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from medallion.bronze import run_bronze
+from medallion.columns import CORRUPT_BYTES, CORRUPT_RECORD, INGESTED_AT, PROCESSING_DATE, RUN_ID, SOURCE_FILE
+from medallion.config import EnvConfig, PipelineConfig
+from medallion.outcome import LayerOutcome, RunContext
+
+pytestmark = pytest.mark.delta
+
+SEED = '{"id": "0", "amount": "1", "note": "n", "nested": {"a": 1}}\n'  # the table learns every key first
+HOSTILE = "\n".join([
+    '{"id": "1", "amount": 10.50, "note": "plain"}',
+    '{"id": "2", "amount": 1e5, "nested": {"a": [1, 2, {"b": null}]}, "note": "caf\\u00e9 \u2713"}',
+    '{"id": "3", "amount": -0.0, "amount": 7}',  # a key twice: the last value counts
+    '{"id": "4", "amount": 12345678901234567890, "note": true, "nested": null}',
+    '{"id": "5", "note": "", "nested": []}',
+    '{}',
+    '\ufeff{"id": "6", "note": "byte order mark"}',
+    '   {"id": "7", "note": "leading spaces"}   ',
+    '{"id": "8", "note": "trailing garbage"} xyz',
+    '{"id": "9", "amount": }',
+    '{"id": "10", "note": "unterminated',
+    '42',
+    '"just a string"',
+    'null',
+    'true',
+    'not json at all',
+    '{"id": 11, "amount": "text", "note": {"deep": {"deeper": "x"}}}',
+]) + "\n"
+
+
+def pipeline() -> PipelineConfig:
+    source = {"format": "json", "path": "orders", "source_system": "webshop"}
+    return PipelineConfig.model_validate({"dataset": "orders", "source": source, "bronze": {"table": "orders"}})
+
+
+def land(env: EnvConfig, name: str, data: str | bytes) -> None:
+    path = Path(env.landing_root) / "orders" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def bronze(spark: SparkSession, env: EnvConfig, now: datetime, run_id: str) -> LayerOutcome:
+    return run_bronze(spark, env, pipeline(), RunContext(run_id, now))
+
+
+def rows_of(spark: SparkSession, env: EnvConfig, file: str) -> DataFrame:
+    """One file's bronze rows, without the columns that differ from run to run."""
+    table = spark.read.format("delta").load(env.table_path("bronze", "orders"))
+    return (table.where(F.col(SOURCE_FILE).endswith(f"/{file}"))
+            .drop(SOURCE_FILE, INGESTED_AT, RUN_ID, PROCESSING_DATE))
+
+
+def versions(spark: SparkSession, env: EnvConfig) -> int:
+    return DeltaTable.forPath(spark, env.table_path("bronze", "orders")).history().count()
+
+
+def test_a_delivery_with_known_keys_gives_the_rows_key_discovery_gives(
+        spark: SparkSession, env: EnvConfig, now: datetime) -> None:
+    land(env, "a.json", SEED + HOSTILE)
+    first = bronze(spark, env, now, "run-1")
+    assert first.details["json_parse"] == "key discovery"
+    land(env, "b.json", HOSTILE)
+    second = bronze(spark, env, now, "run-2")
+    assert second.details["json_parse"] == "table keys"
+    lines = HOSTILE.count("\n")
+    assert (second.rows_in, second.rows_out, second.rows_corrupt) == (lines, lines, first.rows_corrupt)
+    assert rows_of(spark, env, "a.json").where("id = '3'").first()["amount"] == "7"
+    assert second.rows_corrupt == 7  # lines 9, 10, 42, "just a string", null, true, not json (Spark ignores text after an object)
+    assert_df_equality(rows_of(spark, env, "b.json"), rows_of(spark, env, "a.json").where(F.col("id").isNull() | (F.col("id") != "0")),
+                       ignore_row_order=True)
+
+
+def test_a_new_key_an_array_line_or_bad_bytes_fall_back_to_key_discovery_and_lose_nothing(
+        spark: SparkSession, env: EnvConfig, now: datetime) -> None:
+    land(env, "a.json", SEED)
+    bronze(spark, env, now, "run-1")
+    before = versions(spark, env)
+
+    land(env, "b.json", '{"id": "20", "amount": "3"}\n{"id": "21", "coupon": "ONLY-HERE"}\n')
+    new_key = bronze(spark, env, now, "run-2")
+    assert new_key.details["json_parse"] == "key discovery" and new_key.rows_out == 2
+    assert versions(spark, env) == before + 1  # the stopped one-pass write committed nothing
+    assert [r["coupon"] for r in rows_of(spark, env, "b.json").where("id = '21'").collect()] == ["ONLY-HERE"]
+
+    land(env, "c.json", '[{"id": "30"}, {"id": "31", "note": "in an array"}]\n{"id": "32"}\n')
+    array = bronze(spark, env, now, "run-3")
+    assert array.details["json_parse"] == "key discovery"
+    assert sorted(r["id"] for r in rows_of(spark, env, "c.json").collect()) == ["30", "31", "32"]
+
+    bad = b'{"id": "40", "note": "caf\xe9 in latin-1"}\n{"id": "41"}\n'
+    land(env, "d.json", bad)
+    bad_bytes = bronze(spark, env, now, "run-4")
+    assert bad_bytes.details["json_parse"] == "key discovery" and bad_bytes.rows_corrupt == 1
+    # the table has _corrupt_bytes now: the same bytes again take the one pass and keep them as well
+    land(env, "e.json", bad)
+    again = bronze(spark, env, now, "run-5")
+    assert again.details["json_parse"] == "table keys" and again.rows_corrupt == 1
+    assert_df_equality(rows_of(spark, env, "e.json"), rows_of(spark, env, "d.json"), ignore_row_order=True)
+    kept = rows_of(spark, env, "e.json").where(F.col(CORRUPT_RECORD).isNotNull()).first()
+    assert kept is not None and bytes(kept[CORRUPT_BYTES]) == bad.splitlines()[0]
