@@ -47,6 +47,7 @@ from medallion.landing import (
     UnreadableFileError,
     find_unreadable,
     list_files,
+    read_error_reason,
     read_files,
     unreadable_file,
 )
@@ -209,7 +210,7 @@ def run_bronze(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, ru
                 )
                 if bad is None:
                     raise
-                reason = err.reason if isinstance(err, UnreadableFileError) else str(err).splitlines()[0][:500]
+                reason = err.reason if isinstance(err, UnreadableFileError) else read_error_reason(err)
                 bad_file = next(f for f in pending if f.path == bad)
                 log.warning("bronze %s: quarantined unreadable file %s (%s)", pipeline.bronze.table, bad, reason)
                 unreadable.append(FileEntry(bad_file.path, bad_file.size, bad_file.modified_ms, FileStatus.UNREADABLE, reason))

@@ -9,9 +9,8 @@ Reading rules (the bronze contract):
   as it is, or one in medallion's ``_`` namespace, is renamed by :mod:`medallion.source_names`.
 - JSON is read once: as text, each line parsed by ``from_json`` into a ``MAP<STRING, STRING>`` (no
   schema-inference pass over the files); the parsed lines are cached while the key set is collected.
-  When the bronze table already holds every key, the lines are parsed straight into those columns
-  and written in the same pass, nothing cached (:mod:`medallion.landing_json`; a delivery with a new
-  shape stops that write and is read this general way).
+  Usually the keys are known up front (the table's, a sample's): then each line is parsed straight
+  into them in one pass, nothing cached (:mod:`medallion.landing_json`; another shape falls back here).
 - A JSON line that is not valid UTF-8 is a corrupt record: ``_corrupt_record`` holds it decoded with
   U+FFFD for each bad byte (valid UTF-8 for every Delta reader), ``_corrupt_bytes`` its exact bytes.
 - CSV follows RFC 4180 by default (``multiLine``, ``escape='"'``): a quoted field may hold newlines
@@ -41,11 +40,12 @@ from pyspark.sql.types import ArrayType, MapType, StringType, StructField, Struc
 from medallion.columns import BRONZE_AUDIT, CORRUPT_BYTES, CORRUPT_RECORD, SOURCE_FILE
 from medallion.config import SourceConfig
 from medallion.errors import SourceError
-from medallion.landing_json import known_keys, parse_known
+from medallion.landing_json import known_keys, parse_known, sample_keys
 from medallion.source_names import SOURCE_NAME_KEY, assign_names
 from medallion.sql import column
 
-__all__ = ["LandingFile", "Landed", "UnreadableFileError", "list_files", "read_files", "unreadable_file", "find_unreadable"]
+__all__ = ["LandingFile", "Landed", "UnreadableFileError", "list_files", "read_files", "unreadable_file", "find_unreadable",
+           "read_error_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def read_files(
         path = unreadable_file(err, paths) or find_unreadable(spark, source, err, paths)
         if path is None:
             raise
-        raise UnreadableFileError(path, _reason(err)) from err
+        raise UnreadableFileError(path, read_error_reason(err)) from err
     if CORRUPT_RECORD not in landed.frame.columns:
         landed.frame = landed.frame.withColumn(CORRUPT_RECORD, F.lit(None).cast("string"))
     return landed
@@ -255,7 +255,7 @@ def _unreadable(spark: SparkSession, source: SourceConfig, paths: Sequence[str])
     return False
 
 
-def _reason(err: BaseException) -> str:
+def read_error_reason(err: BaseException) -> str:
     """The deepest Java cause of a read error, e.g. ``java.io.EOFException: Unexpected end of input stream``."""
     text = str(err)
     causes = re.findall(r"Caused by: ([\w.$]+(?:Exception|Error)[^\n]*)", text)
@@ -350,7 +350,8 @@ def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str], 
         # Single pass, no action before the write: `_corrupt_bytes` is always there with a declared schema.
         raw_bytes = F.when(~F.col("valid"), F.col("raw")).alias(CORRUPT_BYTES)
         return Landed(parsed.select(*data, corrupt.alias(CORRUPT_RECORD), raw_bytes, SOURCE_FILE))
-    table_keys = known_keys(existing) if one_pass else None
+    taken = (*BRONZE_AUDIT, CORRUPT_BYTES)
+    table_keys = known_keys(existing, set() if whole else sample_keys(lines), taken=taken) if one_pass else None
     if table_keys is not None:
         return Landed(parse_known(lines, table_keys, parse_options, keep_bytes=corrupt_bytes), known_keys=True)
 
@@ -361,9 +362,7 @@ def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str], 
     ).otherwise(F.array(F.from_json("line", as_map, parse_options)))
     # An array line holding anything but objects, or an empty one, is kept whole as one corrupt record.
     usable = F.when(F.size(records) > 0, records).otherwise(F.array(F.lit(None).cast(as_map)))
-    # from_json keeps a key given twice in one object twice, and getItem would find the first value:
-    # rebuilt under the session's LAST_WIN policy (set by bronze), the last value counts, as in
-    # Spark's JSON reader and a STRUCT parse.
+    # from_json keeps a key given twice; rebuilt under bronze's LAST_WIN policy, the last value counts.
     last_wins = F.map_from_entries(F.map_entries("m"))
     parsed = (
         lines.select(F.explode(usable).alias("m"), "line", "valid", "raw", SOURCE_FILE)
@@ -473,7 +472,7 @@ def _first_record(spark: SparkSession, path: str, delimiter: str, quote: str, en
         finally:
             stream.close()
     except Exception as err:
-        raise UnreadableFileError(path, _reason(err)) from err
+        raise UnreadableFileError(path, read_error_reason(err)) from err
     text = head.decode(encoding or "utf-8", errors="replace").lstrip("\ufeff")
     if not text.strip():
         return None

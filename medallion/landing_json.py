@@ -1,15 +1,18 @@
-"""JSON lines whose keys bronze already holds: parsed in one pass, with nothing cached.
+"""JSON lines parsed in one pass, nothing cached, when bronze can name every key up front.
 
 Without a declared schema, :mod:`medallion.landing` parses each JSON line into a ``MAP<STRING, STRING>``
 and must know the delivery's key set before it writes, so it caches the parsed lines and collects their
-keys first (a Spark job and a cache of the whole delivery). Most deliveries bring no new key, and the
-bronze table already names every key it has seen. For those, this module parses each line straight
-into a STRUCT of those keys (all STRING, the same value conversion as the map's) and writes in the same
-pass. Every row is checked on the way: a line with a key the table does not hold, an array line, or
-(when the table has no ``_corrupt_bytes`` column yet) a line that is not valid UTF-8 stops the write
-with :data:`SHAPE_CHANGED`. Nothing is committed then (the Delta commit never happens; the partial
-write's files are unreferenced and go with ``VACUUM``), and the caller reads the delivery again the
-general way. So a new column can never be lost, and the rare delivery that changes shape pays one
+keys first (a Spark job and a cache of the whole delivery). Most deliveries are regular: the keys of a
+file's first lines, together with the keys the bronze table already holds, are all there are. For
+those, this module parses each line straight into a STRUCT of those keys (all STRING, the same value
+conversion as the map's) and writes in the same pass. The keys are taken from the table's columns and
+from a sample of the delivery's first lines (:func:`sample_keys`: a small read, not a pass).
+
+Every row is checked on the way: a line with a key outside that set, an array line, or (when the
+table has no ``_corrupt_bytes`` column yet) a line that is not valid UTF-8 stops the write with
+:data:`SHAPE_CHANGED`. Nothing is committed then (the Delta commit never happens; the partial write's
+files are unreferenced and go with ``VACUUM``), and the caller reads the delivery again the general
+way. So a column that appears in only one record can never be lost; an irregular delivery pays one
 partial write more.
 
 The rows equal what the general path gives (tests/test_landing_json.py compares both on hostile lines):
@@ -18,7 +21,8 @@ a record is corrupt when it is not valid UTF-8 or does not parse as one JSON obj
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -26,21 +30,40 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from medallion.columns import CORRUPT_BYTES, CORRUPT_RECORD, SOURCE_FILE
+from medallion.source_names import assign_names
 
-__all__ = ["SHAPE_CHANGED", "known_keys", "parse_known", "shape_changed"]
+__all__ = ["SHAPE_CHANGED", "SAMPLE_LINES", "sample_keys", "known_keys", "parse_known", "shape_changed"]
 
 #: The message that stops a write whose delivery has a shape the table does not hold yet.
 SHAPE_CHANGED = "medallion: this delivery has a JSON shape bronze does not hold yet"
+#: Lines sampled for keys the table does not hold yet.
+SAMPLE_LINES = 200
 
 
-def known_keys(existing: Mapping[str, str]) -> list[str] | None:
-    """The source keys to parse as STRUCT fields, from the bronze table's ``column -> source key``;
-    None when the one-pass parse does not apply: no table yet, or a key lands in a renamed column
-    (the general path decides those names), or two keys differ only in case."""
-    if not existing or any(column != key for column, key in existing.items()):
+def sample_keys(lines: DataFrame, rows: int = SAMPLE_LINES) -> set[str]:
+    """The top-level keys of the first ``rows`` lines of ``lines`` (a ``limit`` read of the first split,
+    parsed on the driver: only a guess, which :func:`parse_known`'s check makes safe)."""
+    keys: set[str] = set()
+    for row in lines.where(F.col("valid")).select("line").limit(rows).collect():
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            continue
+        for record in value if isinstance(value, list) else [value]:
+            if isinstance(record, dict):
+                keys.update(str(k) for k in record)
+    return keys
+
+
+def known_keys(existing: Mapping[str, str], sampled: set[str], *, taken: Sequence[str]) -> list[str] | None:
+    """The source keys to parse as STRUCT fields: the bronze table's (``column -> source key``) and the
+    sampled ones; None when the one-pass parse does not apply: nothing known, or a key needs another
+    column name (the general path decides those, :func:`medallion.source_names.assign_names`)."""
+    keys = sorted(set(existing.values()) | sampled)
+    if not keys or any(column != key for column, key in existing.items()):
         return None
-    keys = sorted(existing.values())
-    if len({k.lower() for k in keys}) != len(keys):
+    names = assign_names(keys, existing, taken=taken)
+    if any(key != name for key, name in names.items()):
         return None
     return keys
 
