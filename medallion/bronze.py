@@ -41,21 +41,13 @@ from medallion.config import EnvConfig, PipelineConfig
 from medallion.delta_table import Commit, CommitTag, append_idempotent, latest_version
 from medallion.errors import SourceError
 from medallion.file_log import FileEntry, FileLog, FileStatus, entries_for, normal_path
-from medallion.landing import (
-    Landed,
-    LandingFile,
-    UnreadableFileError,
-    find_unreadable,
-    list_files,
-    read_error_reason,
-    read_files,
-    unreadable_file,
-)
+from medallion.landing import Landed, LandingFile, list_files, read_files
 from medallion.landing_json import shape_changed
 from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.session import session_conf
 from medallion.source_names import recorded_sources
 from medallion.sql import column
+from medallion.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
 
 __all__ = ["run_bronze", "add_audit_columns", "app_id", "Plan", "plan_files"]
 

@@ -18,7 +18,7 @@ Reading rules (the bronze contract):
 - With a declared ``schema`` (DDL), values are typed by it; a record that does not fit is corrupt.
 - Every row carries ``_source_file``, the fully qualified path of the file it came from.
 - A file that cannot be read at all (truncated gzip, broken Parquet) raises
-  :class:`UnreadableFileError` naming it, so the caller can set it aside and read the rest.
+  :class:`~medallion.unreadable.UnreadableFileError` naming it, so the caller can set it aside and read the rest.
 
 Paths go through Hadoop's FileSystem, so ``abfss://`` works wherever the cluster can reach it.
 """
@@ -43,9 +43,9 @@ from medallion.errors import SourceError
 from medallion.landing_json import known_keys, parse_known, sample_keys
 from medallion.source_names import SOURCE_NAME_KEY, assign_names
 from medallion.sql import column
+from medallion.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
 
-__all__ = ["LandingFile", "Landed", "UnreadableFileError", "list_files", "read_files", "unreadable_file", "find_unreadable",
-           "read_error_reason"]
+__all__ = ["LandingFile", "Landed", "list_files", "read_files"]
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +119,6 @@ def _iterate_listing(fs, root_path) -> list[tuple[str, int, int]]:  # type: igno
     return out
 
 
-class UnreadableFileError(SourceError):
-    """A landing file that cannot be read at all (e.g. a truncated gzip): set it aside, read the rest."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"cannot read landing file {path}: {reason}")
-        self.path = path
-        self.reason = reason
-
-
 @dataclass
 class Landed:
     """The records of a set of landing files, ready for bronze's audit columns.
@@ -186,83 +177,6 @@ def read_files(
     if CORRUPT_RECORD not in landed.frame.columns:
         landed.frame = landed.frame.withColumn(CORRUPT_RECORD, F.lit(None).cast("string"))
     return landed
-
-
-# --------------------------------------------------------------------------- unreadable files
-
-_READ_ERROR = re.compile(r"Encountered error while reading file (\S+?)\.? Details")
-_FOOTER_ERROR = re.compile(r"(?:Could not read footer for file|reading footer for file)[^\n]*?path=([^;]+);")
-_NOT_PARQUET = re.compile(r"(\S+) is not a Parquet file")
-
-
-def _normal(path: str) -> str:
-    # Spark reports file:///x, Hadoop's Path.toString file:/x, and either may %-encode.
-    from urllib.parse import unquote
-
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*):///", r"\1:/", unquote(path))
-
-
-def unreadable_file(err: BaseException, paths: Sequence[str]) -> str | None:
-    """The one of ``paths`` a Spark read error blames as unreadable, or None (not a file read error)."""
-    texts = []
-    cause: BaseException | None = err
-    while cause is not None and len(texts) < 10:
-        texts.append(str(cause))
-        cause = cause.__cause__ or cause.__context__
-    text = "\n".join(texts)
-    by_norm = {_normal(p): p for p in paths}
-    for pattern in (_READ_ERROR, _FOOTER_ERROR, _NOT_PARQUET):
-        for match in pattern.finditer(text):
-            found = by_norm.get(_normal(match.group(1)))
-            if found is not None:
-                return found
-    return None
-
-
-#: Errors that mean "this file cannot be read" (decompression, container format), when Spark does not
-#: name the file (a failure in the middle of a stream is not wrapped with its path).
-_READ_FAILURE = re.compile(
-    r"EOFException|ZipException|Not in GZIP format|Unexpected end of input|CorruptedInput|"
-    r"ParquetDecodingException|not a Parquet file|Could not read footer|Encountered error while reading file|"
-    r"MalformedInputException|DataFormatException|CRC"
-)
-
-
-def find_unreadable(spark: SparkSession, source: SourceConfig, err: BaseException, paths: Sequence[str]) -> str | None:
-    """The first of ``paths`` that cannot be read, found by bisection, when ``err`` looks like a file read
-    failure that names no file (None otherwise). Costs O(log n) small reads, only on that failure."""
-    text = "\n".join(str(e) for e in (err, err.__cause__, err.__context__) if e is not None)
-    if not _READ_FAILURE.search(text):
-        return None
-    candidates = list(paths)
-    if not _unreadable(spark, source, candidates):
-        return None
-    while len(candidates) > 1:
-        half = candidates[: len(candidates) // 2]
-        candidates = half if _unreadable(spark, source, half) else candidates[len(half):]
-    return candidates[0]
-
-
-def _unreadable(spark: SparkSession, source: SourceConfig, paths: Sequence[str]) -> bool:
-    """Whether reading ``paths`` whole (every byte decompressed, every Parquet footer) fails."""
-    try:
-        if source.format == "parquet":
-            spark.read.parquet(*paths).count()
-        else:
-            spark.read.format("text").load(list(paths)).count()
-    except Exception:  # the very failure being looked for
-        return True
-    return False
-
-
-def read_error_reason(err: BaseException) -> str:
-    """The deepest Java cause of a read error, e.g. ``java.io.EOFException: Unexpected end of input stream``."""
-    text = str(err)
-    causes = re.findall(r"Caused by: ([\w.$]+(?:Exception|Error)[^\n]*)", text)
-    if causes:
-        return causes[-1].strip()[:500]
-    first = [line.strip() for line in text.splitlines() if line.strip()]
-    return (first[0] if first else type(err).__name__)[:500]
 
 
 # --------------------------------------------------------------------------- shared
