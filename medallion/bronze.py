@@ -253,7 +253,8 @@ def _ingest(
     """Read ``files`` and append them to bronze in one idempotent commit planned on ``version``.
 
     Returns the commit, the observation of its row counts, and facts for the run log's details
-    (``columns_renamed``; for JSON, ``json_parse``: ``table keys`` or ``key discovery``).
+    (``columns_renamed``; for JSON, ``json_parse``: ``table keys``, ``key discovery``, or ``key discovery
+    after a refused one pass`` when the delivery had a new shape, see :mod:`medallion.landing_json`).
     """
     exists = version >= 0
     schema = spark.read.format("delta").load(target).schema if exists else None
@@ -272,9 +273,10 @@ def _ingest(
         landed.release()
     landed = read_files(spark, pipeline.source, paths, existing, one_pass=False)
     try:
-        return _append(pipeline, target, version, landed, run, name=f"{len(paths)}-2")
+        commit, observed, facts = _append(pipeline, target, version, landed, run, name=f"{len(paths)}-2")
     finally:
         landed.release()
+    return commit, observed, {**facts, "json_parse": "key discovery after a refused one pass"}
 
 
 def _append(

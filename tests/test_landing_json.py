@@ -22,6 +22,8 @@ from medallion.session import session_conf
 
 pytestmark = pytest.mark.delta
 
+REFUSED = "key discovery after a refused one pass"
+
 SEED = '{"id": "0", "amount": "1", "note": "n", "nested": {"a": 1}}\n'  # the table learns every key first
 HOSTILE = "\n".join([
     '{"id": "1", "amount": 10.50, "note": "plain"}',
@@ -108,7 +110,7 @@ def test_a_key_past_the_sample_an_array_line_or_bad_bytes_fall_back_to_key_disco
     regular = "".join(f'{{"id": "{i}", "amount": "3"}}\n' for i in range(100, 100 + 2 * SAMPLE_LINES))
     land(env, "b.json", regular + '{"id": "21", "coupon": "ONLY-HERE"}\n')
     new_key = bronze(spark, env, now, "run-2")
-    assert new_key.details["json_parse"] == "key discovery" and new_key.rows_out == 2 * SAMPLE_LINES + 1
+    assert new_key.details["json_parse"] == REFUSED and new_key.rows_out == 2 * SAMPLE_LINES + 1
     assert versions(spark, env) == before + 1  # the stopped one-pass write committed nothing
     assert [r["coupon"] for r in rows_of(spark, env, "b.json").where("id = '21'").collect()] == ["ONLY-HERE"]
 
@@ -119,13 +121,13 @@ def test_a_key_past_the_sample_an_array_line_or_bad_bytes_fall_back_to_key_disco
 
     land(env, "c.json", '{"id": "32"}\n[{"id": "30"}, {"id": "31", "note": "in an array"}]\n')
     array = bronze(spark, env, now, "run-3")
-    assert array.details["json_parse"] == "key discovery"
+    assert array.details["json_parse"] == REFUSED
     assert sorted(r["id"] for r in rows_of(spark, env, "c.json").collect()) == ["30", "31", "32"]
 
     bad = b'{"id": "40", "note": "caf\xe9 in latin-1"}\n{"id": "41"}\n'
     land(env, "d.json", bad)
     bad_bytes = bronze(spark, env, now, "run-4")
-    assert bad_bytes.details["json_parse"] == "key discovery" and bad_bytes.rows_corrupt == 1
+    assert bad_bytes.details["json_parse"] == REFUSED and bad_bytes.rows_corrupt == 1
     # the table has _corrupt_bytes now: the same bytes again take the one pass and keep them as well
     land(env, "e.json", bad)
     again = bronze(spark, env, now, "run-5")
@@ -133,3 +135,19 @@ def test_a_key_past_the_sample_an_array_line_or_bad_bytes_fall_back_to_key_disco
     assert_df_equality(rows_of(spark, env, "e.json"), rows_of(spark, env, "d.json"), ignore_row_order=True)
     kept = rows_of(spark, env, "e.json").where(F.col(CORRUPT_RECORD).isNotNull()).first()
     assert kept is not None and bytes(kept[CORRUPT_BYTES]) == bad.splitlines()[0]
+
+
+def test_multiline_json_files_go_straight_to_key_discovery(spark: SparkSession, env: EnvConfig, now: datetime) -> None:
+    """A multiLine file is mostly one JSON array, which the one pass would refuse at every run."""
+    multi = PipelineConfig.model_validate({
+        "dataset": "orders", "bronze": {"table": "orders"},
+        "source": {"format": "json", "path": "orders", "source_system": "webshop", "options": {"multiLine": "true"}}})
+    land(env, "a.json", '[\n  {"id": "1", "amount": "2"},\n  {"id": "2"}\n]\n')
+    land(env, "b.json", '{\n  "id": "3",\n  "amount": "4"\n}\n')
+    first = run_bronze(spark, env, multi, RunContext("run-1", now))
+    land(env, "c.json", '[{"id": "5"}]')
+    second = run_bronze(spark, env, multi, RunContext("run-2", now))
+    assert (first.details["json_parse"], second.details["json_parse"]) == ("key discovery", "key discovery")
+    assert (first.rows_out, second.rows_out, first.rows_corrupt + second.rows_corrupt) == (3, 1, 0)
+    table = spark.read.format("delta").load(env.table_path("bronze", "orders"))
+    assert sorted(r["id"] for r in table.collect()) == ["1", "2", "3", "5"]
