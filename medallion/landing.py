@@ -265,8 +265,10 @@ def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str], 
         raw_bytes = F.when(~F.col("valid"), F.col("raw")).alias(CORRUPT_BYTES)
         return Landed(parsed.select(*data, corrupt.alias(CORRUPT_RECORD), raw_bytes, SOURCE_FILE))
     taken = (*BRONZE_AUDIT, CORRUPT_BYTES)
-    # multiLine files are mostly JSON arrays, which the one pass refuses: straight to key discovery.
-    table_keys = known_keys(existing, sample_keys(lines), taken=taken) if one_pass and not whole else None
+    # Straight to key discovery: multiLine files (mostly JSON arrays, which the one pass refuses) and any
+    # parser option (allowSingleQuotes, allowComments, ...: lines the key check could not read).
+    one_pass = one_pass and not whole and not parse_options
+    table_keys = known_keys(existing, sample_keys(lines), taken=taken) if one_pass else None
     if table_keys is not None:
         return Landed(parse_known(lines, table_keys, parse_options, keep_bytes=corrupt_bytes), known_keys=True)
 

@@ -6,8 +6,10 @@ keys first (a Spark job and a cache of the whole delivery). Most deliveries are 
 file's first lines, together with the keys the bronze table already holds, are all there are. For
 those, this module parses each line straight into a STRUCT of those keys (all STRING, the same value
 conversion as the map's) and writes in the same pass. The keys are taken from the table's columns and
-from a sample of the delivery's first lines (:func:`sample_keys`: a small read, not a pass). JSON lines
-only: a ``multiLine`` file is mostly one JSON array, which this parse would refuse every time.
+from a sample of the delivery's first lines (:func:`sample_keys`: a small read, not a pass). Only for
+JSON lines read with Spark's default parser options: a ``multiLine`` file is mostly one JSON array, which
+this parse would refuse every time, and an option such as ``allowSingleQuotes`` accepts lines whose keys
+the check below (``json_object_keys``, strict JSON) could not see.
 
 Every row is checked on the way: a line with a key outside that set, an array line, or (when the
 table has no ``_corrupt_bytes`` column yet) a line that is not valid UTF-8 stops the write with

@@ -151,3 +151,17 @@ def test_multiline_json_files_go_straight_to_key_discovery(spark: SparkSession, 
     assert (first.rows_out, second.rows_out, first.rows_corrupt + second.rows_corrupt) == (3, 1, 0)
     table = spark.read.format("delta").load(env.table_path("bronze", "orders"))
     assert sorted(r["id"] for r in table.collect()) == ["1", "2", "3", "5"]
+
+
+def test_a_json_parser_option_takes_key_discovery(spark: SparkSession, env: EnvConfig, now: datetime) -> None:
+    """With allowSingleQuotes, a line the strict key check cannot read may still hold a new key."""
+    relaxed = PipelineConfig.model_validate({
+        "dataset": "orders", "bronze": {"table": "orders"},
+        "source": {"format": "json", "path": "orders", "source_system": "webshop",
+                   "options": {"allowSingleQuotes": "true"}}})
+    land(env, "a.json", '{"id": "1"}\n')
+    run_bronze(spark, env, relaxed, RunContext("run-1", now))
+    land(env, "b.json", '{"id": "2"}\n' * SAMPLE_LINES + "{'id': '3', 'coupon': 'SINGLE-QUOTED'}\n")
+    second = run_bronze(spark, env, relaxed, RunContext("run-2", now))
+    assert second.details["json_parse"] == "key discovery" and second.rows_corrupt == 0
+    assert rows_of(spark, env, "b.json").where("id = '3'").first()["coupon"] == "SINGLE-QUOTED"
