@@ -40,7 +40,7 @@ from pyspark.sql.types import ArrayType, MapType, StringType, StructField, Struc
 from medallion.columns import BRONZE_AUDIT, CORRUPT_BYTES, CORRUPT_RECORD, SOURCE_FILE
 from medallion.config import SourceConfig
 from medallion.errors import SourceError
-from medallion.landing_json import known_keys, parse_known, sample_keys
+from medallion.landing_json import known_keys, parse_known
 from medallion.source_names import SOURCE_NAME_KEY, assign_names
 from medallion.sql import column
 from medallion.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
@@ -48,6 +48,9 @@ from medallion.unreadable import UnreadableFileError, find_unreadable, read_erro
 __all__ = ["LandingFile", "Landed", "list_files", "read_files"]
 
 log = logging.getLogger(__name__)
+
+#: Names no source key may take as its bronze column: bronze's audit columns.
+_TAKEN = (*BRONZE_AUDIT, CORRUPT_BYTES)
 
 
 
@@ -131,8 +134,8 @@ class Landed:
     frame: DataFrame
     renamed: dict[str, str] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)
-    #: JSON only: True when parsed with the table's keys (:mod:`medallion.landing_json`); writing
-    #: ``frame`` then fails with ``SHAPE_CHANGED`` if the delivery has another shape.
+    #: JSON only: True when parsed in one pass with keys known up front (:mod:`medallion.landing_json`);
+    #: writing ``frame`` then fails with ``SHAPE_CHANGED`` if the delivery has another shape.
     known_keys: bool = False
 
     def release(self) -> None:
@@ -150,8 +153,8 @@ def read_files(
     Args:
         existing: bronze column -> source key of the bronze table so far
             (:func:`medallion.source_names.recorded_sources`), so a key lands in the column it did before.
-        one_pass: JSON may be parsed with the table's keys (see ``Landed.known_keys``); False reads
-            it the general way (after a ``SHAPE_CHANGED`` write).
+        one_pass: JSON may be parsed in one pass with keys known up front (see ``Landed.known_keys``);
+            False reads it with key discovery (after a ``SHAPE_CHANGED`` write).
         corrupt_bytes: the bronze table has a ``_corrupt_bytes`` column already.
 
     Raises:
@@ -209,7 +212,7 @@ def _named(value: Column, key: str, name: str) -> Column:
 
 
 def _assign(keys: Sequence[str], existing: Mapping[str, str]) -> dict[str, str]:
-    names = assign_names(keys, existing, taken=(*BRONZE_AUDIT, CORRUPT_BYTES))
+    names = assign_names(keys, existing, taken=_TAKEN)
     renamed = {k: v for k, v in names.items() if k != v}
     if renamed:
         log.warning("source keys renamed for bronze (see medallion.source_names): %s", renamed)
@@ -264,11 +267,10 @@ def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str], 
         # Single pass, no action before the write: `_corrupt_bytes` is always there with a declared schema.
         raw_bytes = F.when(~F.col("valid"), F.col("raw")).alias(CORRUPT_BYTES)
         return Landed(parsed.select(*data, corrupt.alias(CORRUPT_RECORD), raw_bytes, SOURCE_FILE))
-    taken = (*BRONZE_AUDIT, CORRUPT_BYTES)
     # Straight to key discovery: multiLine files (mostly JSON arrays, which the one pass refuses) and any
     # parser option (allowSingleQuotes, allowComments, ...: lines the key check could not read).
     one_pass = one_pass and not whole and not parse_options
-    table_keys = known_keys(existing, sample_keys(lines), taken=taken) if one_pass else None
+    table_keys = known_keys(existing, lines, taken=_TAKEN) if one_pass else None
     if table_keys is not None:
         return Landed(parse_known(lines, table_keys, parse_options, keep_bytes=corrupt_bytes), known_keys=True)
 

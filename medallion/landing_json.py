@@ -58,12 +58,15 @@ def sample_keys(lines: DataFrame, rows: int = SAMPLE_LINES) -> set[str]:
     return keys
 
 
-def known_keys(existing: Mapping[str, str], sampled: set[str], *, taken: Sequence[str]) -> list[str] | None:
-    """The source keys to parse as STRUCT fields: the bronze table's (``column -> source key``) and the
-    sampled ones; None when the one-pass parse does not apply: nothing known, or a key needs another
-    column name (the general path decides those, :func:`medallion.source_names.assign_names`)."""
-    keys = sorted(set(existing.values()) | sampled)
-    if not keys or any(column != key for column, key in existing.items()):
+def known_keys(existing: Mapping[str, str], lines: DataFrame, *, taken: Sequence[str]) -> list[str] | None:
+    """The source keys to parse as STRUCT fields: the bronze table's (``column -> source key``) and those
+    of ``lines``' first lines (:func:`sample_keys`, read only when the table's keys allow a one pass);
+    None when the one-pass parse does not apply: nothing known, or a key needs another column name (the
+    general path decides those, :func:`medallion.source_names.assign_names`)."""
+    if any(column != key for column, key in existing.items()):
+        return None
+    keys = sorted(set(existing.values()) | sample_keys(lines))
+    if not keys:
         return None
     names = assign_names(keys, existing, taken=taken)
     if any(key != name for key, name in names.items()):

@@ -166,12 +166,10 @@ def run_pipeline(
 
 def run_layer(
     spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, name: str, run_id: str, clock: Callable[[], datetime],
-    *, run_log: RunLogBuffer | None = None,
+    *, run_log: RunLogBuffer,
 ) -> RunRecord:
-    """Run one layer of ``pipeline`` and log its record (failures are recorded, not raised).
-
-    The record goes to ``run_log`` (the run's buffer), or straight to the run log without one.
-    """
+    """Run one layer of ``pipeline`` and log its record to the run's ``run_log`` (failures are recorded,
+    not raised)."""
     layer = REGISTRY[name]
     context = RunContext(run_id, clock())
     log.info("%s %s: starting (run %s)", pipeline.dataset, name, run_id)
@@ -190,13 +188,13 @@ def run_layer(
         outcome, context=context, pipeline=pipeline.dataset, environment=env.name, layer=name,
         table=layer.label(pipeline), ended_at=clock(), error=error, tables_written=layer.tables(pipeline),
     )
-    _log(spark, env, record, run_log)
+    run_log.add(record)
     return record
 
 
 def blocked_layer(
     spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, name: str, run_id: str,
-    clock: Callable[[], datetime], blocked_by: list[str], *, run_log: RunLogBuffer | None = None,
+    clock: Callable[[], datetime], blocked_by: list[str], *, run_log: RunLogBuffer,
 ) -> RunRecord:
     """Record a layer that did not run because a layer it reads did not succeed (status ``blocked``)."""
     layer = REGISTRY[name]
@@ -207,15 +205,8 @@ def blocked_layer(
         pipeline=pipeline.dataset, environment=env.name, layer=name, table=layer.label(pipeline), ended_at=now,
         tables_written=layer.tables(pipeline),
     )
-    _log(spark, env, record, run_log)
+    run_log.add(record)
     return record
-
-
-def _log(spark: SparkSession, env: EnvConfig, record: RunRecord, run_log: RunLogBuffer | None) -> None:
-    if run_log is None:
-        write_run_log(spark, env.audit_path, [record])
-    else:
-        run_log.add(record)
 
 
 def _short(err: Exception, limit: int = 2000) -> str:
