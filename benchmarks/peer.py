@@ -11,12 +11,16 @@ first on odd ones):
 - medallion: ``python -m medallion run --layer all --output json`` (bronze -> silver -> gold, run log
   included), per layer from the JSON summary's ``duration_seconds``;
 - the peer: ``benchmarks/peer_flow.py`` (its ``load_data`` ACONs for the same three steps), per layer
-  timed around each ``load_data`` call.
+  timed around each ``load_data`` call;
+- the floor: the same script with ``"engine": "bare"``, the same three steps as plain PySpark + Delta
+  calls under the peer's python (no framework at all: no audit columns, no run log, no data-quality
+  split). It prices what is possible on this machine: a target below the floor cannot be met by any
+  framework doing at least these steps.
 
 Both processes start Spark with the same settings (medallion's local defaults plus the benchmark's
 master, driver memory and shuffle partitions) and get Delta's jars through Ivy. Reported: medians of
 the whole-process wall time and of each layer, the ratio medallion/peer of each (target for the whole
-flow: <= 0.67), and "start" = wall time minus the layers (interpreter, imports, JVM and session start,
+flow: <= 0.67), medallion's and the peer's ratios to the floor, and "start" = wall time minus the layers (interpreter, imports, JVM and session start,
 config validation, the run log). medallion's counts are checked against the generator's manifest.
 
 ``python -m benchmarks.peer --rows 100000 --pairs 3`` (``--rows 300 --pairs 1`` for a smoke run).
@@ -220,7 +224,7 @@ def run_peer_comparison(rows: int, *, pairs: int = 3, warmup_pairs: int = 0, del
     files = sorted(data.iterdir())
     columns = source_columns(files)
     landing_bytes = sum(f.stat().st_size for f in files)
-    results: dict[str, list[dict[str, Any]]] = {"medallion": [], "peer": []}
+    results: dict[str, list[dict[str, Any]]] = {"medallion": [], "peer": [], "floor": []}
     mismatches: list[str] = []
     def one_pair(i: int) -> None:
         counted = i >= warmup_pairs
@@ -250,7 +254,16 @@ def run_peer_comparison(rows: int, *, pairs: int = 3, warmup_pairs: int = 0, del
                 results["peer"].append(r)
             log.info("pair %d peer: %.1f s %s", i, r["wall"], r["layers"])
 
-        for call in (medallion, peer) if i % 2 == 0 else (peer, medallion):
+        def floor() -> None:
+            bare = {**peer_spec(pipeline, landing_root / pipeline.source.path, pdir / "bare", spark_conf, columns),
+                    "repeat": repeat, "engine": "bare"}
+            r = run_peer_process(python, bare, pdir / "bare-spec.json")
+            if counted:
+                results["floor"].append(r)
+            log.info("pair %d floor: %.1f s %s", i, r["wall"], r["layers"])
+
+        order = (medallion, peer, floor)
+        for call in order[i % 3:] + order[:i % 3]:  # each contender goes first in turn
             call()
         shutil.rmtree(pdir, ignore_errors=True)
 
@@ -273,6 +286,8 @@ def summarise(results: dict[str, list[dict[str, Any]]], **info: Any) -> dict[str
     med: dict[str, dict[str, float]] = {}
     for who, runs in results.items():
         if not runs:
+            if who == "floor":
+                continue
             return out
         med[who] = {k: round(median([r[k] if k in ("wall", "flow", "start") else r["layers"][k] for r in runs]), 3)
                     for k in keys}
@@ -282,6 +297,11 @@ def summarise(results: dict[str, list[dict[str, Any]]], **info: Any) -> dict[str
     out["pair_ratios"] = [round(m[judged] / p[judged], 3)
                           for m, p in zip(results["medallion"], results["peer"], strict=False)]
     out["whole_flow_met"] = out["ratio"].get(judged, 99) <= TARGET_WHOLE_FLOW
+    if "floor" in med:
+        out["to_floor"] = {who: {k: round(med[who][k] / med["floor"][k], 3) for k in keys if med["floor"][k] > 0}
+                           for who in ("medallion", "peer")}
+        out["target_seconds"] = round(TARGET_WHOLE_FLOW * med["peer"][judged], 3)
+        out["target_below_floor"] = out["target_seconds"] < med["floor"][judged]
     return out
 
 
@@ -290,8 +310,14 @@ def format_peer(report: dict[str, Any]) -> str:
     if "median" not in report:
         return "no pairs measured"
     m, p, r = report["median"]["medallion"], report["median"]["peer"], report["ratio"]
+    f = report["median"].get("floor")
     warm = "flow" in m
-    lines = ["| step | medallion s | lakehouse-engine s | ratio m/p |", "|---|---:|---:|---:|"]
+    head = "| step | medallion s | lakehouse-engine s | ratio m/p |"
+    rule = "|---|---:|---:|---:|"
+    if f:
+        head += " bare Spark s | m/bare | p/bare |"
+        rule += "---:|---:|---:|"
+    lines = [head, rule]
     rows = ((("bronze", "bronze"), ("silver", "silver"), ("gold", "gold"),
              ("flow", f"**whole flow, repetition {report.get('repeat')} in a warm JVM (layers + run log)**"),
              ("wall", f"process wall ({report.get('repeat')} repetitions)"))
@@ -299,11 +325,20 @@ def format_peer(report: dict[str, Any]) -> str:
             (("start", "start (process, JVM, session, config; run log)"), ("bronze", "bronze"),
              ("silver", "silver"), ("gold", "gold"), ("wall", "**whole flow (process wall)**")))
     for key, label in rows:
-        lines.append(f"| {label} | {m[key]:.2f} | {p[key]:.2f} | {r.get(key, float('nan')):.2f} |")
+        line = f"| {label} | {m[key]:.2f} | {p[key]:.2f} | {r.get(key, float('nan')):.2f} |"
+        if f:
+            to = report["to_floor"]
+            line += (f" {f[key]:.2f} | {to['medallion'].get(key, float('nan')):.2f} |"
+                     f" {to['peer'].get(key, float('nan')):.2f} |")
+        lines.append(line)
     judged = "flow" if warm else "wall"
     lines += ["", f"Whole flow ratio {r.get(judged, float('nan')):.2f} (target <= {TARGET_WHOLE_FLOW}: "
                   f"{'met' if report['whole_flow_met'] else '**missed**'}); per pair: "
                   + ", ".join(f"{x:.2f}" for x in report["pair_ratios"]) + "."]
+    if f:
+        lines.append(f"The target is {report['target_seconds']:.1f} s; bare Spark doing the same steps takes "
+                     f"{f[judged]:.1f} s: the target is {'below' if report['target_below_floor'] else 'above'} "
+                     "the floor.")
     if report.get("mismatches"):
         lines.append("COUNT MISMATCHES: " + "; ".join(report["mismatches"]))
     return "\n".join(lines)

@@ -17,6 +17,9 @@ The steps mirror what medallion does, in lakehouse-engine's idiom:
 - gold: one SQL query over the silver table (``data_format: sql``; lakehouse-engine has no group-by
   transformer) overwriting a Delta table.
 
+With ``"engine": "bare"`` in the spec the same three steps run as plain PySpark + Delta calls, no
+lakehouse-engine: the floor of the flow on this machine (what any framework adds is measured above it).
+
 ``python benchmarks/peer_flow.py SPEC.json`` (run by :func:`benchmarks.peer.run_peer_process`).
 """
 from __future__ import annotations
@@ -103,6 +106,47 @@ def gold_acon(spec: dict[str, Any], gold: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def bare_steps(spark: Any, spec: dict[str, Any]) -> dict[str, float]:
+    """The same three steps in plain PySpark + Delta (``"engine": "bare"``): the floor of the flow."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    layers: dict[str, float] = {}
+    t = time.perf_counter()
+    schema = StructType([StructField(c, StringType()) for c in [*spec["source_columns"], "_corrupt_record"]])
+    (spark.read.schema(schema).option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", "_corrupt_record")
+     .json(spec["landing"])
+     .withColumn("file_path", F.input_file_name())
+     .withColumn("_ingested_at", F.current_date())
+     .withColumn("_source_system", F.lit(spec["source_system"]))
+     .write.format("delta").mode("append").save(spec["bronze"]))
+    layers["bronze"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    silver = spec["silver"]
+    keys = silver["keys"]
+    rows = (spark.read.format("delta").load(spec["bronze"])
+            .select(*[F.expr(e).alias(n) for n, e in silver["columns"].items()])
+            .where(" and ".join(f"`{k}` is not null" for k in keys)))
+    newest = Window.partitionBy(*keys).orderBy(F.col(silver["sequence_by"]).desc())
+    rows = rows.withColumn("__rank", F.row_number().over(newest)).where("__rank = 1").drop("__rank")
+    if DeltaTable.isDeltaTable(spark, spec["silver_path"]):
+        on = " and ".join(f"current.`{k}` = new.`{k}`" for k in keys)
+        (DeltaTable.forPath(spark, spec["silver_path"]).alias("current").merge(rows.alias("new"), on)
+         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+    else:
+        rows.write.format("delta").mode("overwrite").save(spec["silver_path"])
+    layers["silver"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    for gold in spec["gold"]:
+        spark.sql(gold["query"]).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(gold["path"])
+    layers["gold"] = time.perf_counter() - t
+    return layers
+
+
 def _repetition(spec: dict[str, Any], r: int) -> dict[str, Any]:
     """The spec of repetition ``r``: the first writes where the spec says, later ones next to it."""
     if r == 0:
@@ -121,12 +165,18 @@ def main(argv: list[str]) -> int:
     spec = json.loads(open(argv[1], encoding="utf-8").read())
     spark = _session(spec)
     from delta.tables import DeltaTable
-    from lakehouse_engine.engine import load_data
+
+    bare = spec.get("engine") == "bare"
+    if not bare:
+        from lakehouse_engine.engine import load_data
 
     started = time.perf_counter()
     repetitions = []
     for r in range(int(spec.get("repeat", 1))):  # repeat > 1: the last repetitions run in a warm JVM
         rep = _repetition(spec, r)
+        if bare:
+            repetitions.append({k: round(v, 3) for k, v in bare_steps(spark, rep).items()})
+            continue
         layers: dict[str, float] = {}
         t = time.perf_counter()
         load_data(acon=bronze_acon(rep))

@@ -116,6 +116,49 @@ def test_peer_summary_ratios() -> None:
     assert out["ratio"]["silver"] == round(20 / 35, 3)
     assert out["pair_ratios"] == [0.6, round(70 / 110, 3)]
     assert "whole flow" in __import__("benchmarks.peer", fromlist=["format_peer"]).format_peer(out)
+    assert "to_floor" not in out  # no floor runs: no floor ratios
+
+
+def test_peer_summary_prices_the_target_against_the_bare_spark_floor() -> None:
+    from benchmarks.peer import format_peer, summarise
+
+    def run(wall: float) -> dict:
+        return {"wall": wall, "start": wall / 4, "layers": {"bronze": wall / 4, "silver": wall / 4, "gold": wall / 4}}
+
+    out = summarise({"medallion": [run(45)], "peer": [run(33)], "floor": [run(30)]})
+    assert out["to_floor"]["medallion"]["wall"] == 1.5 and out["to_floor"]["peer"]["wall"] == 1.1
+    assert out["target_seconds"] == round(0.67 * 33, 3) and out["target_below_floor"] is True
+    assert "below the floor" in format_peer(out) and "bare Spark s" in format_peer(out)
+    above = summarise({"medallion": [run(45)], "peer": [run(60)], "floor": [run(30)]})
+    assert above["target_below_floor"] is False and "above the floor" in format_peer(above)
+
+
+@pytest.mark.delta
+def test_bare_floor_flow_runs_the_same_steps(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The floor (plain PySpark + Delta) keeps every landing record in bronze, one row per key in silver, and
+    computes the peer's gold query."""
+    from chispa import assert_df_equality
+
+    from benchmarks.datagen import generate
+    from benchmarks.peer import peer_spec, source_columns
+    from benchmarks.peer_flow import bare_steps
+    from medallion.config import load_pipeline
+
+    pipeline = load_pipeline(ORDERS)
+    landing = tmp_path / "landing"
+    manifest = generate(landing, 200, seed=3, deliveries=2)
+    spec = peer_spec(pipeline, landing, tmp_path / "lake", {}, source_columns(sorted(landing.iterdir())))
+    layers = bare_steps(spark, spec)
+    assert set(layers) == {"bronze", "silver", "gold"}
+    bronze = spark.read.format("delta").load(spec["bronze"])
+    assert bronze.count() == manifest["bronze"]["rows"]
+    silver = spark.read.format("delta").load(spec["silver_path"])
+    keyed = bronze.selectExpr("cast(order_id as bigint) as k").where("k is not null")
+    assert silver.count() == keyed.distinct().count() == silver.select("order_id").distinct().count()
+    for gold in spec["gold"]:
+        written = spark.read.format("delta").load(gold["path"])
+        assert written.count() > 0
+        assert_df_equality(written, spark.sql(gold["query"]), ignore_row_order=True, ignore_nullable=True)
 
 
 def test_peer_acons_mirror_the_pipeline(tmp_path: Path) -> None:
@@ -221,3 +264,6 @@ def test_peer_comparison_smoke(tmp_path: Path) -> None:
     assert isinstance(report["whole_flow_met"], bool)
     (peer,) = report["pairs"]["peer"]
     assert peer["rows"]["bronze"] == 300 and peer["rows"]["gold"] > 0
+    (floor,) = report["pairs"]["floor"]
+    assert floor["rows"] == peer["rows"]
+    assert isinstance(report["target_below_floor"], bool)
