@@ -18,10 +18,8 @@ import pytest
 from report_helpers import LANDING, LATER, ROOT, STARTS, STEP, THIRD_ROWS, SampleLakehouse
 
 from medallion.config import EnvConfig
-from medallion.report.data import (
+from medallion.report.compute import (
     MAX_CELL,
-    LayerRun,
-    accounting_identity,
     drift_events,
     failed_runs,
     flow,
@@ -32,6 +30,7 @@ from medallion.report.data import (
     schema_columns,
     trends,
 )
+from medallion.report.model import LayerRun, accounting_identity
 from medallion.report.render import chart_payload, render_html
 
 NOW = datetime(2026, 11, 6, 7, 0, tzinfo=UTC)
@@ -282,7 +281,7 @@ def test_rendered_page_is_self_contained_and_escaped(sample_report) -> None:  # 
 
 
 def test_render_escapes_values_from_the_lakehouse() -> None:
-    from medallion.report.data import DatasetReport, Flow, Report
+    from medallion.report.model import DatasetReport, Flow, Report
 
     evil = "<img src=x onerror=alert(1)>"
     run = LayerRun.from_row({"run_id": evil, "pipeline": "orders", "layer": "bronze", "status": "failed",

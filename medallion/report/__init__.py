@@ -2,8 +2,8 @@
 
 * :mod:`~medallion.report.gather` reads the run log, dead letters, check results, quarantined-file
   records and bronze's Delta log (Spark);
-* :mod:`~medallion.report.data` holds the page's data as plain dataclasses and the pure functions
-  computing them (counts, identities, rates, drift events);
+* :mod:`~medallion.report.model` holds the page's data as plain dataclasses, and
+  :mod:`~medallion.report.compute` the pure functions computing them (counts, rates, drift events);
 * :mod:`~medallion.report.render` renders it with Jinja2 and inlines Apache ECharts;
 * :mod:`~medallion.report.output` writes it locally or through Hadoop (``abfss://``).
 
@@ -13,7 +13,7 @@ Example:
 """
 from __future__ import annotations
 
-from medallion.report.data import Report
+from medallion.report.model import Report
 from medallion.report.render import render_html
 
 __all__ = ["Report", "build_report", "render_html", "write_report"]

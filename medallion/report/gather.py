@@ -1,5 +1,5 @@
 """Read what the page shows from the lakehouse: a few small Spark queries, then the pure functions of
-:mod:`medallion.report.data`.
+:mod:`medallion.report.compute`.
 
 Sources, each optional (a lakehouse with no runs yet gives a page that says so):
 
@@ -26,14 +26,7 @@ from medallion.columns import DLQ_STATUS, FAILED_RULES, QUARANTINE_RUN_ID, QUARA
 from medallion.config import EnvConfig, PipelineConfig, join_path
 from medallion.delta_table import parse_metadata
 from medallion.file_log import FileStatus
-from medallion.report.data import (
-    DatasetReport,
-    DeadLetterGroup,
-    DeadLetterSample,
-    DriftEvent,
-    LayerRun,
-    QuarantinedFile,
-    Report,
+from medallion.report.compute import (
     drift_events,
     failed_runs,
     flow,
@@ -44,6 +37,15 @@ from medallion.report.data import (
     schema_columns,
     short_path,
     trends,
+)
+from medallion.report.model import (
+    DatasetReport,
+    DeadLetterGroup,
+    DeadLetterSample,
+    DriftEvent,
+    LayerRun,
+    QuarantinedFile,
+    Report,
 )
 from medallion.run_log import read_run_log
 from medallion.sql import column

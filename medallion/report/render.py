@@ -1,4 +1,4 @@
-"""Render a :class:`~medallion.report.data.Report` as one self-contained HTML page.
+"""Render a :class:`~medallion.report.model.Report` as one self-contained HTML page.
 
 Jinja2 (autoescape on) renders ``templates/report.html.j2``; the stylesheet, the page's script and
 Apache ECharts (vendored from npm, ``assets/echarts.min.js``, Apache-2.0, licence beside it) are read
@@ -16,7 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from medallion.report.data import DatasetReport, Report
+from medallion.report.model import DatasetReport, Report
 
 __all__ = ["render_html", "chart_payload", "ECHARTS_VERSION", "ECHARTS_SHA256"]
 

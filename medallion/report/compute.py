@@ -1,16 +1,17 @@
-"""The report's data: plain dataclasses and the pure functions that compute them.
+"""The report's computations: pure functions that turn rows into the page's model.
 
 Nothing here touches Spark. :mod:`medallion.report.gather` reads the run log, the dead-letter
 table, the check results, the quarantined-file records and bronze's Delta log into plain rows
-(dicts); the functions below turn those rows into what the page shows: the latest run per layer and
-whether its counts add up, the flow bronze -> silver (+ dead letters) -> gold, trends over the last
-runs, schema drift events, dead letters by rule and status, and failed runs. Every function is
-deterministic and unit-testable on hand-made rows or on rows read back from real runs.
+(dicts); the functions below turn those rows into the dataclasses of :mod:`medallion.report.model`:
+the latest run per layer, the flow bronze -> silver (+ dead letters) -> gold, trends over the last
+runs, schema drift events, dead letters by rule and status, check results and failed runs, plus the
+display text of a value (secrets masked, cut). Every function is deterministic and unit-testable on
+hand-made rows or on rows read back from real runs.
 
 Example:
     >>> runs = [LayerRun.from_row(r) for r in run_log_rows]
     >>> latest = latest_per_layer(runs)
-    >>> accounting_identity(latest["silver"]).state
+    >>> latest["silver"].identity.state
     'holds'
 """
 from __future__ import annotations
@@ -18,29 +19,26 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from medallion.clock import as_utc
 from medallion.columns import CORRUPT_RECORD, FAILED_RULES, QUARANTINE_RUN_ID, RESERVED_PREFIX, SOURCE_FILE
 from medallion.logs import mask_secrets
+from medallion.report.model import (
+    CheckRow,
+    DriftEvent,
+    FailedRun,
+    Flow,
+    FlowEdge,
+    FlowNode,
+    LayerRun,
+    Trends,
+    _int,
+    _order,
+)
 
 __all__ = [
-    "CheckRow",
-    "DatasetReport",
-    "DeadLetterGroup",
-    "DeadLetterSample",
-    "DriftEvent",
-    "FailedRun",
-    "Flow",
-    "FlowEdge",
-    "FlowNode",
-    "Identity",
-    "LayerRun",
-    "QuarantinedFile",
-    "Report",
-    "Trends",
-    "accounting_identity",
     "drift_events",
     "failed_runs",
     "flow",
@@ -65,7 +63,7 @@ def safe_text(value: Any, limit: int = MAX_CELL) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        text = _utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+        text = as_utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
     elif isinstance(value, (list, tuple)):
         text = ", ".join(str(v) for v in value)
     else:
@@ -74,111 +72,7 @@ def safe_text(value: Any, limit: int = MAX_CELL) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-def _int(value: Any) -> int:
-    return int(value) if value is not None else 0
-
-
 # --------------------------------------------------------------------------- the run log
-
-
-@dataclass(frozen=True)
-class LayerRun:
-    """One run-log record (one layer of one run), as read back from the table.
-
-    Read from the run log's columns (:class:`medallion.run_log.RunRecord`'s flattened form), so a
-    page can be built from any run log, including one written by an older or newer medallion.
-    """
-
-    run_id: str
-    pipeline: str
-    layer: str
-    table: str
-    status: str
-    rows_in: int = 0
-    rows_out: int = 0
-    rows_corrupt: int = 0
-    rows_quarantined: int = 0
-    rows_superseded: int = 0
-    rows_warned: int = 0
-    files_ingested: int = 0
-    files_skipped: int = 0
-    started_at: datetime | None = None
-    duration_seconds: float | None = None
-    error: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> LayerRun:
-        """A record from a run-log row (a ``Row.asDict()``); columns a newer run log adds are ignored,
-        columns an older one lacks default to 0 / None."""
-        details = row.get("details")
-        if isinstance(details, str):
-            try:
-                details = json.loads(details)
-            except ValueError:
-                details = {}
-        started = row.get("started_at")
-        return cls(
-            run_id=str(row["run_id"]),
-            pipeline=str(row.get("pipeline") or ""),
-            layer=str(row.get("layer") or ""),
-            table=str(row.get("table") or ""),
-            status=str(row.get("status") or "unknown"),
-            rows_in=_int(row.get("rows_in")),
-            rows_out=_int(row.get("rows_out")),
-            rows_corrupt=_int(row.get("rows_corrupt")),
-            rows_quarantined=_int(row.get("rows_quarantined")),
-            rows_superseded=_int(row.get("rows_superseded")),
-            rows_warned=_int(row.get("rows_warned")),
-            files_ingested=_int(row.get("files_ingested")),
-            files_skipped=_int(row.get("files_skipped")),
-            started_at=_utc(started) if isinstance(started, datetime) else None,
-            duration_seconds=float(row["duration_seconds"]) if row.get("duration_seconds") is not None else None,
-            error=row.get("error"),
-            details=details if isinstance(details, dict) else {},
-        )
-
-    @property
-    def identity(self) -> Identity:
-        return accounting_identity(self)
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Whether a layer run's counts add up: ``state`` is ``holds``, ``broken`` or ``n/a``."""
-
-    state: str
-    formula: str
-
-
-def accounting_identity(run: LayerRun) -> Identity:
-    """The accounting identity of one layer run (see :class:`medallion.audit.LayerResult`).
-
-    bronze: rows in = rows out; silver: rows in = merged + quarantined + superseded. Gold aggregates
-    and failed runs (which committed nothing) have no identity to check.
-    """
-    if run.status == "failed":
-        return Identity("n/a", "run failed: nothing committed")
-    if run.layer == "bronze":
-        ok = run.rows_in == run.rows_out
-        return Identity("holds" if ok else "broken", f"in {run.rows_in:,} {'=' if ok else '≠'} out {run.rows_out:,}")
-    if run.layer == "silver":
-        total = run.rows_out + run.rows_quarantined + run.rows_superseded
-        ok = run.rows_in == total
-        return Identity(
-            "holds" if ok else "broken",
-            f"in {run.rows_in:,} {'=' if ok else '≠'} {run.rows_out:,} merged + {run.rows_quarantined:,} quarantined"
-            f" + {run.rows_superseded:,} superseded",
-        )
-    return Identity("n/a", "aggregates: no row identity")
-
-
-def _order(run: LayerRun) -> tuple[datetime, str]:
-    return (run.started_at or datetime.min.replace(tzinfo=UTC), run.run_id)
 
 
 def latest_per_layer(runs: Iterable[LayerRun]) -> dict[str, LayerRun]:
@@ -192,30 +86,6 @@ def latest_per_layer(runs: Iterable[LayerRun]) -> dict[str, LayerRun]:
 
 
 # --------------------------------------------------------------------------- flow graph
-
-
-@dataclass(frozen=True)
-class FlowNode:
-    id: str
-    label: str
-    kind: str  # landing | bronze | silver | dead_letters | gold
-    status: str  # succeeded | failed | skipped | never run | ...
-    x: int
-    y: int
-
-
-@dataclass(frozen=True)
-class FlowEdge:
-    source: str
-    target: str
-    value: int
-    label: str
-
-
-@dataclass(frozen=True)
-class Flow:
-    nodes: list[FlowNode]
-    edges: list[FlowEdge]
 
 
 def flow(
@@ -286,22 +156,6 @@ def _lines(*parts: str) -> str:
 # --------------------------------------------------------------------------- trends
 
 
-@dataclass(frozen=True)
-class Trends:
-    """Per-run series over the last N runs, oldest first, for the charts.
-
-    ``rows`` / ``duration`` map a series name to one value per run (None: the layer did not run);
-    ``failure_rate`` maps each expectation to the percentage of silver's input rows that failed it.
-    """
-
-    run_ids: list[str]
-    labels: list[str]
-    statuses: list[str]
-    rows: dict[str, list[int | None]]
-    duration: dict[str, list[float | None]]
-    failure_rate: dict[str, list[float | None]]
-
-
 def _run_order(runs: Iterable[LayerRun]) -> list[str]:
     first: dict[str, tuple[datetime, str]] = {}
     for run in runs:
@@ -369,15 +223,6 @@ def _round(value: float | None) -> float | None:
 # --------------------------------------------------------------------------- failed runs
 
 
-@dataclass(frozen=True)
-class FailedRun:
-    run_id: str
-    layer: str
-    table: str
-    started_at: str
-    error: str
-
-
 def failed_runs(runs: Iterable[LayerRun]) -> list[FailedRun]:
     """Every failed layer run, newest first, with its error message (secrets masked, cut)."""
     failed = sorted((r for r in runs if r.status == "failed"), key=_order, reverse=True)
@@ -388,17 +233,6 @@ def failed_runs(runs: Iterable[LayerRun]) -> list[FailedRun]:
 
 
 # --------------------------------------------------------------------------- schema drift
-
-
-@dataclass(frozen=True)
-class DriftEvent:
-    """Columns a bronze commit added, the run that made it and the files whose records carry them."""
-
-    version: int
-    at: str
-    run_id: str | None
-    columns: list[str]
-    files: dict[str, list[str]] = field(default_factory=dict)
 
 
 def schema_columns(schema_json: str) -> list[str]:
@@ -430,20 +264,6 @@ def drift_events(
 # --------------------------------------------------------------------------- dead letters, checks, files
 
 
-@dataclass(frozen=True)
-class DeadLetterGroup:
-    rule: str
-    status: str
-    rows: int
-    last_run_id: str | None
-
-
-@dataclass(frozen=True)
-class DeadLetterSample:
-    rule: str
-    values: list[tuple[str, str]]
-
-
 def short_path(path: str) -> str:
     """A file's name with its parent folder (full paths are in the tables and the run log)."""
     parts = re.split(r"[/\\]", str(path).rstrip("/"))
@@ -460,16 +280,6 @@ def sample_values(row: Mapping[str, Any], *, limit: int = 12) -> list[tuple[str,
         cols.insert(0, CORRUPT_RECORD)
     picked = cols[: max(limit - len(tail), 1)] + [c for c in tail if row.get(c) is not None]
     return [(c, safe_text(short_path(row[c]) if c == SOURCE_FILE else row[c])) for c in picked]
-
-
-@dataclass(frozen=True)
-class CheckRow:
-    name: str
-    table: str
-    run_id: str
-    observed: str
-    threshold: str
-    passed: bool
 
 
 def latest_check_results(rows: Iterable[Mapping[str, Any]]) -> list[CheckRow]:
@@ -501,62 +311,3 @@ def latest_check_results(rows: Iterable[Mapping[str, Any]]) -> list[CheckRow]:
     ]
     return sorted(out, key=lambda c: (c.passed, c.table, c.name))
 
-
-@dataclass(frozen=True)
-class QuarantinedFile:
-    path: str
-    size: str
-    error: str
-    run_id: str
-    at: str
-
-
-# --------------------------------------------------------------------------- the page
-
-
-@dataclass
-class DatasetReport:
-    """Everything the page shows about one pipeline."""
-
-    pipeline: str
-    tables: dict[str, str]
-    latest: dict[str, LayerRun]
-    flow: Flow
-    trends: Trends
-    failed: list[FailedRun]
-    drift: list[DriftEvent]
-    dead_letters: list[DeadLetterGroup] | None  # None: no dead-letter table yet
-    dead_letter_samples: list[DeadLetterSample]
-    checks: list[CheckRow] | None  # None: no check results recorded in this lakehouse
-    quarantined_files: list[QuarantinedFile] | None  # None: no quarantined-file records
-    runs_shown: int
-    dlq_table: str | None = None
-
-    @property
-    def status(self) -> str:
-        """``failed`` if a layer's latest run failed, ``never run``, else ``succeeded``."""
-        if not self.latest:
-            return "never run"
-        if any(r.status == "failed" for r in self.latest.values()):
-            return "failed"
-        if any(r.identity.state == "broken" for r in self.latest.values()):
-            return "broken"
-        return "succeeded"
-
-    @property
-    def last_run(self) -> LayerRun | None:
-        return max(self.latest.values(), key=_order) if self.latest else None
-
-
-@dataclass
-class Report:
-    environment: str
-    lakehouse_root: str
-    generated_at: datetime
-    runs: int
-    datasets: list[DatasetReport]
-    has_run_log: bool
-
-    @property
-    def empty(self) -> bool:
-        return not self.has_run_log or not any(d.latest for d in self.datasets)

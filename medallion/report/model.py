@@ -1,0 +1,303 @@
+"""The report's model: the plain dataclasses the page is built from.
+
+Nothing here touches Spark. A :class:`LayerRun` is one run-log record read back from the table; the
+other classes are what the page shows about a pipeline (:class:`DatasetReport`) and the whole
+environment (:class:`Report`). The few values a class derives from its own fields live here too: a
+run's accounting identity (:func:`accounting_identity`, :attr:`LayerRun.identity`) and a page's
+status. The functions that compute the rest from rows are in :mod:`medallion.report.compute`.
+
+Example:
+    >>> run = LayerRun.from_row(run_log_row)
+    >>> run.identity.state
+    'holds'
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from medallion.clock import as_utc
+
+__all__ = [
+    "CheckRow",
+    "DatasetReport",
+    "DeadLetterGroup",
+    "DeadLetterSample",
+    "DriftEvent",
+    "FailedRun",
+    "Flow",
+    "FlowEdge",
+    "FlowNode",
+    "Identity",
+    "LayerRun",
+    "QuarantinedFile",
+    "Report",
+    "Trends",
+    "accounting_identity",
+]
+
+
+# _int and _order are shared with medallion.report.compute.
+def _int(value: Any) -> int:
+    return int(value) if value is not None else 0
+
+
+# --------------------------------------------------------------------------- the run log
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """One run-log record (one layer of one run), as read back from the table.
+
+    Read from the run log's columns (:class:`medallion.run_log.RunRecord`'s flattened form), so a
+    page can be built from any run log, including one written by an older or newer medallion.
+    """
+
+    run_id: str
+    pipeline: str
+    layer: str
+    table: str
+    status: str
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_corrupt: int = 0
+    rows_quarantined: int = 0
+    rows_superseded: int = 0
+    rows_warned: int = 0
+    files_ingested: int = 0
+    files_skipped: int = 0
+    started_at: datetime | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> LayerRun:
+        """A record from a run-log row (a ``Row.asDict()``); columns a newer run log adds are ignored,
+        columns an older one lacks default to 0 / None."""
+        details = row.get("details")
+        if isinstance(details, str):
+            try:
+                details = json.loads(details)
+            except ValueError:
+                details = {}
+        started = row.get("started_at")
+        return cls(
+            run_id=str(row["run_id"]),
+            pipeline=str(row.get("pipeline") or ""),
+            layer=str(row.get("layer") or ""),
+            table=str(row.get("table") or ""),
+            status=str(row.get("status") or "unknown"),
+            rows_in=_int(row.get("rows_in")),
+            rows_out=_int(row.get("rows_out")),
+            rows_corrupt=_int(row.get("rows_corrupt")),
+            rows_quarantined=_int(row.get("rows_quarantined")),
+            rows_superseded=_int(row.get("rows_superseded")),
+            rows_warned=_int(row.get("rows_warned")),
+            files_ingested=_int(row.get("files_ingested")),
+            files_skipped=_int(row.get("files_skipped")),
+            started_at=as_utc(started) if isinstance(started, datetime) else None,
+            duration_seconds=float(row["duration_seconds"]) if row.get("duration_seconds") is not None else None,
+            error=row.get("error"),
+            details=details if isinstance(details, dict) else {},
+        )
+
+    @property
+    def identity(self) -> Identity:
+        return accounting_identity(self)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whether a layer run's counts add up: ``state`` is ``holds``, ``broken`` or ``n/a``."""
+
+    state: str
+    formula: str
+
+
+def accounting_identity(run: LayerRun) -> Identity:
+    """The accounting identity of one layer run (see :class:`medallion.audit.LayerResult`).
+
+    bronze: rows in = rows out; silver: rows in = merged + quarantined + superseded. Gold aggregates
+    and failed runs (which committed nothing) have no identity to check.
+    """
+    if run.status == "failed":
+        return Identity("n/a", "run failed: nothing committed")
+    if run.layer == "bronze":
+        ok = run.rows_in == run.rows_out
+        return Identity("holds" if ok else "broken", f"in {run.rows_in:,} {'=' if ok else '≠'} out {run.rows_out:,}")
+    if run.layer == "silver":
+        total = run.rows_out + run.rows_quarantined + run.rows_superseded
+        ok = run.rows_in == total
+        return Identity(
+            "holds" if ok else "broken",
+            f"in {run.rows_in:,} {'=' if ok else '≠'} {run.rows_out:,} merged + {run.rows_quarantined:,} quarantined"
+            f" + {run.rows_superseded:,} superseded",
+        )
+    return Identity("n/a", "aggregates: no row identity")
+
+
+def _order(run: LayerRun) -> tuple[datetime, str]:
+    return (run.started_at or datetime.min.replace(tzinfo=UTC), run.run_id)
+
+
+# --------------------------------------------------------------------------- flow graph
+
+
+@dataclass(frozen=True)
+class FlowNode:
+    id: str
+    label: str
+    kind: str  # landing | bronze | silver | dead_letters | gold
+    status: str  # succeeded | failed | skipped | never run | ...
+    x: int
+    y: int
+
+
+@dataclass(frozen=True)
+class FlowEdge:
+    source: str
+    target: str
+    value: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Flow:
+    nodes: list[FlowNode]
+    edges: list[FlowEdge]
+
+
+# --------------------------------------------------------------------------- trends
+
+
+@dataclass(frozen=True)
+class Trends:
+    """Per-run series over the last N runs, oldest first, for the charts.
+
+    ``rows`` / ``duration`` map a series name to one value per run (None: the layer did not run);
+    ``failure_rate`` maps each expectation to the percentage of silver's input rows that failed it.
+    """
+
+    run_ids: list[str]
+    labels: list[str]
+    statuses: list[str]
+    rows: dict[str, list[int | None]]
+    duration: dict[str, list[float | None]]
+    failure_rate: dict[str, list[float | None]]
+
+
+# --------------------------------------------------------------------------- failed runs
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    run_id: str
+    layer: str
+    table: str
+    started_at: str
+    error: str
+
+
+# --------------------------------------------------------------------------- schema drift
+
+
+@dataclass(frozen=True)
+class DriftEvent:
+    """Columns a bronze commit added, the run that made it and the files whose records carry them."""
+
+    version: int
+    at: str
+    run_id: str | None
+    columns: list[str]
+    files: dict[str, list[str]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- dead letters, checks, files
+
+
+@dataclass(frozen=True)
+class DeadLetterGroup:
+    rule: str
+    status: str
+    rows: int
+    last_run_id: str | None
+
+
+@dataclass(frozen=True)
+class DeadLetterSample:
+    rule: str
+    values: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    name: str
+    table: str
+    run_id: str
+    observed: str
+    threshold: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class QuarantinedFile:
+    path: str
+    size: str
+    error: str
+    run_id: str
+    at: str
+
+
+# --------------------------------------------------------------------------- the page
+
+
+@dataclass
+class DatasetReport:
+    """Everything the page shows about one pipeline."""
+
+    pipeline: str
+    tables: dict[str, str]
+    latest: dict[str, LayerRun]
+    flow: Flow
+    trends: Trends
+    failed: list[FailedRun]
+    drift: list[DriftEvent]
+    dead_letters: list[DeadLetterGroup] | None  # None: no dead-letter table yet
+    dead_letter_samples: list[DeadLetterSample]
+    checks: list[CheckRow] | None  # None: no check results recorded in this lakehouse
+    quarantined_files: list[QuarantinedFile] | None  # None: no quarantined-file records
+    runs_shown: int
+    dlq_table: str | None = None
+
+    @property
+    def status(self) -> str:
+        """``failed`` if a layer's latest run failed, ``never run``, else ``succeeded``."""
+        if not self.latest:
+            return "never run"
+        if any(r.status == "failed" for r in self.latest.values()):
+            return "failed"
+        if any(r.identity.state == "broken" for r in self.latest.values()):
+            return "broken"
+        return "succeeded"
+
+    @property
+    def last_run(self) -> LayerRun | None:
+        return max(self.latest.values(), key=_order) if self.latest else None
+
+
+@dataclass
+class Report:
+    environment: str
+    lakehouse_root: str
+    generated_at: datetime
+    runs: int
+    datasets: list[DatasetReport]
+    has_run_log: bool
+
+    @property
+    def empty(self) -> bool:
+        return not self.has_run_log or not any(d.latest for d in self.datasets)
