@@ -6,7 +6,7 @@ exfiltration protection cannot install from the internet at all. So the Build st
 wheel's ``Requires-Dist`` for the pool's platform with pip (binary wheels only, no build on the
 agent) into a folder, and zips it as ``deps.zip``; ``medallion submit`` ships it as a Livy archive
 extracted as ``./deps`` and put on the driver's and the executors' ``PYTHONPATH``
-(:func:`medallion.azure.livy.build_payload`).
+(:func:`medallion.azure.payload.build_payload`).
 
 Example:
     >>> build_dependency_archive(Path("dist/medallion-0.1.0-py3-none-any.whl"), Path("dist/deps.zip"))  # doctest: +SKIP

@@ -30,6 +30,7 @@ from medallion.azure.bundle import build_dependency_archive
 from medallion.azure.credentials import CREDENTIAL_KINDS, build_credential
 from medallion.azure.devops import ado_group, ado_logissue, ado_set_output, check_failure_issues, neutralize_log_line
 from medallion.azure.livy import Outcome, monitoring_url
+from medallion.azure.payload import DEPS_ARCHIVE, BatchSpec, build_payload
 from medallion.azure.storage import collect_artifacts, download_file, publish_artifacts
 from medallion.errors import ConfigError, MedallionError
 
@@ -348,13 +349,13 @@ def submit_command(args: argparse.Namespace) -> int:
         if os.environ.get("BUILD_BUILDID"):
             tags["ado.buildId"] = os.environ["BUILD_BUILDID"]
         tags.update(_pairs(args.tag, "tag"))
-        spec = livy.BatchSpec(
+        spec = BatchSpec(
             artifact_root=args.artifact_root,
             layer=args.layer,
             pipeline=args.pipeline,
             environment=args.environment,
             wheel=args.wheel,
-            dependencies=None if args.no_deps else livy.DEPS_ARCHIVE,
+            dependencies=None if args.no_deps else DEPS_ARCHIVE,
             executor_size=args.executor_size,
             executors=args.executors,
             conf=_pairs(args.conf, "conf"),
@@ -362,7 +363,7 @@ def submit_command(args: argparse.Namespace) -> int:
             name=args.name,
             extra_args=tuple(args.job_arg),
         )
-        payload = livy.build_payload(spec)
+        payload = build_payload(spec)
         client = _client(args)
 
         def created(batch: Any) -> None:

@@ -15,17 +15,15 @@ from medallion.azure.devops import (
     neutralize_log_line,
 )
 from medallion.azure.livy import (
-    LAYER_JOBS,
-    BatchSpec,
     Outcome,
     batches_url,
-    build_payload,
     classify,
     failure_line,
     monitoring_url,
     stderr_excerpt,
     workspace_endpoint,
 )
+from medallion.azure.payload import LAYER_JOBS, BatchSpec, build_payload
 from medallion.cli import build_parser
 from medallion.errors import ConfigError
 from tests.azure.helpers import WHEEL, make_token
