@@ -3,7 +3,8 @@
 One module per concern:
 
 * :mod:`medallion.azure.payload` - the Livy batch request body: what to run, sizes, archives;
-* :mod:`medallion.azure.livy` - the Livy batch API: client, states, polling, cancel, driver logs;
+* :mod:`medallion.azure.livy` - the Livy batch API: client, states, cancel, logs;
+* :mod:`medallion.azure.polling` - one batch run to its end: polling, cancel on every way out, what failed;
 * :mod:`medallion.azure.credentials` - which credential, token expiry, why a token was refused;
 * :mod:`medallion.azure.devops` - Azure DevOps logging commands (``##vso[...]``);
 * :mod:`medallion.azure.storage` - publish / download on ADLS Gen2;

@@ -31,6 +31,7 @@ from medallion.azure.credentials import CREDENTIAL_KINDS, build_credential
 from medallion.azure.devops import ado_group, ado_logissue, ado_set_output, check_failure_issues, neutralize_log_line
 from medallion.azure.livy import Outcome, monitoring_url
 from medallion.azure.payload import DEPS_ARCHIVE, BatchSpec, build_payload
+from medallion.azure.polling import run_batch
 from medallion.azure.storage import collect_artifacts, download_file, publish_artifacts
 from medallion.errors import ConfigError, MedallionError
 
@@ -371,7 +372,7 @@ def submit_command(args: argparse.Namespace) -> int:
                 _emit(ado_set_output("batchId", str(batch["id"])))
 
         with _signals_raise():
-            result = livy.run_batch(
+            result = run_batch(
                 client,
                 payload,
                 timeout_seconds=args.timeout_minutes * 60.0,

@@ -1,10 +1,11 @@
 """Synapse Spark batch jobs through the workspace's Livy API, and the decisions around them.
 
-Everything the submit step needs to decide lives here, so CI can test it: which Livy states mean success
-or failure, polling that survives transient errors and token renewals, cancelling the batch on *every*
-way out (timeout, auth failure, error, signal), and the driver's stderr from the Spark history server.
-The request body it posts (the job, the wheel, the configuration and the dependency archive) is built
-by :mod:`medallion.azure.payload`.
+What the submit step needs to decide about the service lives here, so CI can test it: which Livy states
+mean success or failure, which errors are worth another try, when a refused token is renewed and how a
+refusal is explained, and where the driver's stderr is on the Spark history server. The request body
+(the job, the wheel, the configuration and the dependency archive) is built by
+:mod:`medallion.azure.payload`; polling a batch to its end, and cancelling it on *every* way out
+(timeout, auth failure, error, signal), is :mod:`medallion.azure.polling`.
 
 The REST surface is the ``SparkBatch`` subset of Microsoft's published spec
 (``specification/synapse/data-plane/Microsoft.Synapse/preview/2019-11-01-preview/sparkJob.json``)::
@@ -28,10 +29,8 @@ Example:
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 from urllib.parse import quote
@@ -44,18 +43,13 @@ __all__ = [
     "Outcome",
     "LivyError",
     "LivyAuthError",
-    "BatchAborted",
     "LivyClient",
-    "SubmitResult",
     "batches_url",
     "workspace_endpoint",
     "monitoring_url",
     "classify",
-    "run_batch",
     "cancel_batch",
     "fetch_log",
-    "failure_line",
-    "stderr_excerpt",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,7 +61,6 @@ _FAILURE_STATES = frozenset({"dead", "killed", "error"})
 _FAILED_RESULTS = frozenset({"failed", "cancelled"})
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _LOG_TAIL = 200
-_STDERR_TAIL = 80
 
 
 class Outcome(Enum):
@@ -102,15 +95,6 @@ class LivyAuthError(LivyError):
     @property
     def transient(self) -> bool:
         return False
-
-
-class BatchAborted(RunError):
-    """Polling stopped before the batch ended (auth failure, error, signal); says whether it was cancelled."""
-
-    def __init__(self, message: str, *, batch_id: int, cancelled: bool) -> None:
-        self.batch_id = batch_id
-        self.cancelled = cancelled
-        super().__init__(message)
 
 
 # --------------------------------------------------------------------------- addresses
@@ -350,177 +334,3 @@ def cancel_batch(client: LivyClient, batch_id: int) -> bool:
         return False
     log.warning("cancelled Synapse batch %s", batch_id)
     return True
-
-
-# --------------------------------------------------------------------------- polling
-
-
-@dataclass
-class SubmitResult:
-    """How a batch ended."""
-
-    batch_id: int
-    name: str
-    state: str
-    result: str | None
-    outcome: Outcome
-    elapsed_seconds: float
-    app_id: str | None = None
-    log_lines: list[str] = field(default_factory=list)
-    cancelled: bool = False
-    driver_stderr: list[str] = field(default_factory=list)
-    driver_stdout: list[str] = field(default_factory=list)
-    poll_errors: int = 0
-
-    @property
-    def failure(self) -> str:
-        """The line that says what failed (a Python exception goes to the driver's stdout on YARN, where
-        Spark's PythonRunner merges the Python process's stderr into it; Spark's own errors to stderr)."""
-        return failure_line(self.driver_stdout) or failure_line(self.driver_stderr)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.outcome is Outcome.SUCCEEDED else 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "batch_id": self.batch_id,
-            "name": self.name,
-            "state": self.state,
-            "result": self.result,
-            "outcome": self.outcome.value,
-            "elapsed_seconds": round(self.elapsed_seconds, 1),
-            "app_id": self.app_id,
-            "cancelled": self.cancelled,
-            "poll_errors": self.poll_errors,
-            "log": list(self.log_lines),
-            "driver_stderr": list(self.driver_stderr),
-            "driver_stdout": list(self.driver_stdout),
-        }
-
-
-def run_batch(
-    client: LivyClient,
-    payload: Mapping[str, Any],
-    *,
-    timeout_seconds: float,
-    poll_seconds: float = 15.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    on_created: Callable[[Mapping[str, Any]], None] | None = None,
-    stderr_tail: int = _STDERR_TAIL,
-) -> SubmitResult:
-    """Create a batch and poll it until a terminal state or the timeout.
-
-    The batch is cancelled (``DELETE``) on every way out that leaves it running: the timeout (outcome
-    ``TIMED_OUT``), an authentication failure, any other error, and ``KeyboardInterrupt`` / a signal
-    turned into an exception by the caller. Transient poll errors (connection, 429, 5xx) are logged and
-    polling goes on until the deadline. On failure, the launcher's log lines and the last ``stderr_tail``
-    lines of the driver's stderr and stdout (with the last Python traceback) are fetched.
-
-    Raises:
-        BatchAborted: polling stopped on an error before the batch ended (it names the batch and whether
-            it was cancelled); the original error is its ``__cause__``.
-    """
-    started = clock()
-    batch = client.create(payload)
-    batch_id = int(batch["id"])
-    name = str(batch.get("name") or payload.get("name") or "")
-    log.info("created Synapse batch %s (%s), state %s", batch_id, name, batch.get("state"))
-    ended = False
-    poll_errors = 0
-    try:
-        if on_created is not None:
-            on_created(batch)
-        last_state = str(batch.get("state") or "")
-        while True:
-            outcome = classify(batch)
-            if outcome is not Outcome.RUNNING:
-                ended = True
-                break
-            elapsed = clock() - started
-            if elapsed >= timeout_seconds:
-                log.error("batch %s still %s after %.0f s; cancelling", batch_id, last_state, elapsed)
-                break
-            sleep(min(poll_seconds, max(timeout_seconds - elapsed, 0.0)))
-            try:
-                batch = {**batch, **client.get(batch_id)}
-            except LivyError as err:
-                if not err.transient:
-                    raise
-                poll_errors += 1
-                log.warning("polling batch %s failed (%s); trying again until the deadline", batch_id, err)
-                continue
-            state = str(batch.get("state") or "")
-            if state != last_state:
-                log.info("batch %s: %s -> %s", batch_id, last_state, state)
-                last_state = state
-    except Exception as err:
-        cancelled = cancel_batch(client, batch_id)
-        what = "it was cancelled" if cancelled else f"it could NOT be cancelled: delete batch {batch_id} by hand"
-        raise BatchAborted(f"Synapse batch {batch_id} ({name}): {err}; {what}", batch_id=batch_id,
-                           cancelled=cancelled) from err
-    except BaseException:  # KeyboardInterrupt, or a signal the CLI turned into an exception
-        cancel_batch(client, batch_id)
-        raise
-    elapsed = clock() - started
-    app_id = batch.get("appId")
-    if not ended:
-        cancelled = cancel_batch(client, batch_id)
-        lines = _safe_log(client, batch_id, None)
-        return SubmitResult(batch_id, name, str(batch.get("state") or ""), batch.get("result"), Outcome.TIMED_OUT,
-                            elapsed, app_id, lines, cancelled=cancelled,
-                            driver_stderr=_driver_log(client, batch_id, app_id, "stderr", stderr_tail),
-                            driver_stdout=_driver_log(client, batch_id, app_id, "stdout", stderr_tail),
-                            poll_errors=poll_errors)
-    if outcome is Outcome.SUCCEEDED:
-        return SubmitResult(batch_id, name, str(batch.get("state")), batch.get("result"), outcome, elapsed, app_id,
-                            poll_errors=poll_errors)
-    return SubmitResult(batch_id, name, str(batch.get("state")), batch.get("result"), outcome, elapsed, app_id,
-                        _safe_log(client, batch_id, batch),
-                        driver_stderr=_driver_log(client, batch_id, app_id, "stderr", stderr_tail),
-                        driver_stdout=_driver_log(client, batch_id, app_id, "stdout", stderr_tail),
-                        poll_errors=poll_errors)
-
-
-def _safe_log(client: LivyClient, batch_id: int, batch: Mapping[str, Any] | None) -> list[str]:
-    try:
-        return fetch_log(client, batch_id, batch)
-    except LivyError as err:
-        log.warning("could not fetch the log of batch %s: %s", batch_id, err)
-        return []
-
-
-def _driver_log(client: LivyClient, batch_id: int, app_id: Any, stream: str, tail: int) -> list[str]:
-    if not app_id:
-        log.info("batch %s never got a Spark application id; no driver log to fetch", batch_id)
-        return []
-    try:
-        text = client.driver_log(batch_id, str(app_id), stream)
-    except LivyError as err:
-        log.warning("could not fetch the driver %s of batch %s (%s): %s", stream, batch_id, app_id, err)
-        return []
-    return stderr_excerpt(text.splitlines(), tail)
-
-
-def stderr_excerpt(lines: list[str], tail: int = _STDERR_TAIL) -> list[str]:
-    """The last ``tail`` lines, plus the last Python traceback when Spark's shutdown logging pushed it out."""
-    start = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("Traceback (most recent")), None)
-    if start is None or start >= len(lines) - tail:
-        return lines[-tail:]
-    end = start + 1
-    while end < len(lines) and (lines[end].startswith((" ", "\t")) or not _EXCEPTION.match(lines[end - 1])):
-        end += 1
-    head = lines[start:min(end, start + tail)]
-    return [*head, "[...]", *lines[-max(tail - len(head), 10):]]
-
-
-def failure_line(lines: list[str]) -> str:
-    """The line that says what failed: the last ``SomeError: ...`` line, else the last non-empty one."""
-    for line in reversed(lines):
-        if _EXCEPTION.match(line):
-            return line.strip()
-    return next((line.strip() for line in reversed(lines) if line.strip()), "")
-
-
-_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Failed)\b.*")

@@ -18,12 +18,11 @@ from medallion.azure.livy import (
     Outcome,
     batches_url,
     classify,
-    failure_line,
     monitoring_url,
-    stderr_excerpt,
     workspace_endpoint,
 )
 from medallion.azure.payload import LAYER_JOBS, BatchSpec, build_payload
+from medallion.azure.polling import failure_line, stderr_excerpt
 from medallion.cli import build_parser
 from medallion.errors import ConfigError
 from tests.azure.helpers import WHEEL, make_token
