@@ -202,6 +202,12 @@ def prepare(silver: SilverConfig, *, run_id: str, now: datetime) -> Callable[[Da
     return transform
 
 
+def _letters_only(prepared: DataFrame) -> DataFrame:
+    """Keep the original bronze row (``_bronze``) on quarantined rows only: the dead-letter append is its
+    one reader here, and the persisted batch then holds each valid row once (its silver columns), not twice."""
+    return prepared.withColumn(SOURCE_STRUCT, F.when(F.col(QUARANTINED), F.col(SOURCE_STRUCT)))
+
+
 def with_missing_sources(bronze: DataFrame, columns: dict[str, str]) -> DataFrame:
     """``bronze`` plus a null STRING column for each source column a ``columns:`` expression names but
     bronze does not hold yet (e.g. a first delivery of corrupt records only): such rows fail the rules
@@ -311,7 +317,7 @@ def _run_silver(
     # Cast failures must become null (the contract), whatever the session's ANSI setting.
     with session_conf(spark, {"spark.sql.ansi.enabled": "false"}):
         bronze = read_bronze_changes(spark, bronze_path, batch.start, batch.end)
-        prepared = bronze.transform(prepare(silver, run_id=run.run_id, now=run.now))
+        prepared = bronze.transform(prepare(silver, run_id=run.run_id, now=run.now)).transform(_letters_only)
         prepared.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             return _run_batch(spark, silver, prepared, run, batch, details, hook=hook,
