@@ -18,12 +18,8 @@ Writing:
   schema, or an unreadable change feed fall back to a full rebuild.
 * No silver change since the last build: the table is left untouched (no new Delta version).
 * After a write that changed data the table is ``OPTIMIZE ... ZORDER BY zorder_by``, only where that can
-  pay: Z-ordering sorts a partition's rows across several files so readers skip files by the Z-order
-  columns' min/max. A partition whose new files sum to no more than one OPTIMIZE output file
-  (``spark.databricks.delta.optimize.maxFileSize``, default 1 GiB) would be rewritten into one file,
-  which no reader can skip within, so the rewrite gains nothing. The decision is taken from the write's
-  own commit (its ``add`` actions: files and bytes per partition; no Spark job) and recorded with its
-  threshold in the table's metrics (``zorder``), which go into the run log.
+  pay (:func:`medallion.maintenance.zorder_decision`, taken from the write's own commit). The decision
+  is recorded with its threshold in the table's metrics (``zorder``), which go into the run log.
 
 Example:
     >>> outcome = run_gold(spark, env, pipeline, RunContext("run-1", now))
@@ -51,14 +47,13 @@ from medallion.columns import CHANGE_FEED
 from medallion.config import EnvConfig, GoldTable, PipelineConfig
 from medallion.delta_table import (
     CommitTag,
-    commit_actions,
     find_commit,
     history_metadata,
     latest_version,
     read_change_feed,
 )
 from medallion.errors import RunError
-from medallion.maintenance import optimize_zorder
+from medallion.maintenance import files_per_partition, optimize_zorder, zorder_decision, zorder_threshold
 from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.references import TableRef, bindable_sql, gold_inputs, table_key
 from medallion.sql import error_summary, quote_identifier
@@ -70,15 +65,12 @@ __all__ = [
     "gold_frame",
     "partition_predicate",
     "last_build",
-    "zorder_decision",
 ]
 
 log = logging.getLogger(__name__)
 
 _META_KEY = "medallion_gold"
 _MAX_LISTED_PARTITIONS = 100
-_OPTIMIZE_MAX_FILE_SIZE = "spark.databricks.delta.optimize.maxFileSize"
-_DEFAULT_OPTIMIZE_MAX_FILE_SIZE = 1024**3  # Delta's default
 # Errors that mean "the change feed cannot answer": not enabled for the range, versions vacuumed, ...
 _CDF_UNAVAILABLE = (AnalysisException, CapturedException, Py4JJavaError)
 
@@ -433,7 +425,7 @@ def build_gold_table(
     metrics["files_removed"] = commit.metric("numRemovedFiles")
 
     if gold.zorder_by:
-        decision = zorder_decision(_files_per_partition(spark, gold_path, commit.version), _zorder_threshold(spark))
+        decision = zorder_decision(files_per_partition(spark, gold_path, commit.version), zorder_threshold(spark))
         metrics["zorder"] = decision
         if decision["run"]:
             z = optimize_zorder(spark, gold_path, gold.zorder_by, where=where)
@@ -441,57 +433,6 @@ def build_gold_table(
         else:
             log.info("gold %s: Z-order skipped (%s)", gold.table, decision["reason"])
     return metrics
-
-
-def zorder_decision(partitions: dict[str, tuple[int, int]], threshold_bytes: int) -> dict[str, Any]:
-    """Whether ``OPTIMIZE ZORDER`` can pay on the files a write just added.
-
-    Args:
-        partitions: per partition (any key) of the rewritten scope, ``(files, bytes)`` written.
-        threshold_bytes: the size of one OPTIMIZE output file: a partition at or below it would be
-            rewritten into a single file, which readers cannot skip within.
-
-    Returns:
-        ``{"run", "reason", "files", "bytes", "partitions", "partitions_worth_it", "threshold_bytes"}``;
-        ``run`` is true when at least one partition holds more than one file and more than the threshold.
-    """
-    files = sum(f for f, _ in partitions.values())
-    size = sum(b for _, b in partitions.values())
-    worth = sum(1 for f, b in partitions.values() if f > 1 and b > threshold_bytes)
-    if worth:
-        reason = f"{worth} partition(s) hold more than one file and more than {threshold_bytes} bytes"
-    elif files <= len(partitions):
-        reason = "every rewritten partition fits in one file"
-    else:
-        reason = f"every rewritten partition fits in one OPTIMIZE output file ({threshold_bytes} bytes)"
-    return {"run": worth > 0, "reason": reason, "files": files, "bytes": size, "partitions": len(partitions),
-            "partitions_worth_it": worth, "threshold_bytes": threshold_bytes}
-
-
-def _zorder_threshold(spark: SparkSession) -> int:
-    value = spark.conf.get(_OPTIMIZE_MAX_FILE_SIZE, None)
-    try:
-        return int(value) if value is not None else _DEFAULT_OPTIMIZE_MAX_FILE_SIZE
-    except ValueError:
-        log.warning("%s=%r is not a number of bytes; using %d", _OPTIMIZE_MAX_FILE_SIZE, value,
-                    _DEFAULT_OPTIMIZE_MAX_FILE_SIZE)
-        return _DEFAULT_OPTIMIZE_MAX_FILE_SIZE
-
-
-def _files_per_partition(spark: SparkSession, path: str, version: int) -> dict[str, tuple[int, int]]:
-    """``{partition: (files, bytes)}`` of the files commit ``version`` added, read from its log entry.
-
-    The commit of an overwrite (whole table or ``replaceWhere``) adds exactly the files of the rewritten
-    scope, so this is the scope OPTIMIZE would rewrite, read on the driver without a Spark job.
-    """
-    out: dict[str, tuple[int, int]] = {}
-    for action in commit_actions(spark, path, version) or ():
-        add = action.get("add")
-        if add is not None:
-            key = json.dumps(add.get("partitionValues") or {}, sort_keys=True)
-            files, size = out.get(key, (0, 0))
-            out[key] = (files + 1, size + int(add.get("size", 0)))
-    return out
 
 
 def _touched(

@@ -15,8 +15,9 @@ from pyspark.sql import functions as F
 from medallion.config import EnvConfig, GoldTable, PipelineConfig
 from medallion.config_validation import validate_gold_sql, validate_gold_table
 from medallion.errors import ConfigError, RunError
-from medallion.gold import gold_frame, gold_transform, partition_predicate, run_gold, zorder_decision
+from medallion.gold import gold_frame, gold_transform, partition_predicate, run_gold
 from medallion.layers import get_layer
+from medallion.maintenance import zorder_decision
 from medallion.outcome import RunContext
 from medallion.session import session_conf
 
