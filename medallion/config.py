@@ -5,6 +5,8 @@ environment, then validated by frozen pydantic models that forbid unknown keys. 
 raised as :class:`~medallion.errors.ConfigError` naming the file and the key. Nothing here starts a
 JVM: SQL expressions are parsed later by :mod:`medallion.config_validation`.
 
+The frozen base model and the field types all models share are in :mod:`medallion.config_base`.
+
 Example:
     >>> env = load_env("conf/env/local.yaml")
     >>> pipeline = load_pipeline("conf/pipelines/orders.yaml")
@@ -22,7 +24,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -32,6 +33,7 @@ from pydantic import (
 )
 
 from medallion.columns import SILVER_AUDIT, reserved
+from medallion.config_base import ConfigModel, Identifier, SqlText
 from medallion.errors import ConfigError
 
 __all__ = [
@@ -57,24 +59,9 @@ __all__ = [
 Layer = Literal["bronze", "silver", "gold"]
 LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _READS_A_TABLE = re.compile(r"\{silver(\.[A-Za-z_][A-Za-z0-9_]*)?\}|\{gold\.[A-Za-z_][A-Za-z0-9_]*\}")
-
-
-def _identifier(value: str) -> str:
-    if not _IDENTIFIER.match(value):
-        raise ValueError(
-            f"{value!r} is not a valid name: use letters, digits and underscores, not starting with a digit"
-        )
-    return value
-
-
-def _non_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value
 
 
 def _scalar_to_str(value: Any) -> Any:
@@ -92,13 +79,7 @@ def _strings(value: Any) -> Any:
     return value
 
 
-Identifier = Annotated[str, AfterValidator(_identifier)]
 StringMap = Annotated[dict[str, str], BeforeValidator(_strings)]
-SqlText = Annotated[str, AfterValidator(_non_blank)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def is_uri(path: str) -> bool:
@@ -117,14 +98,14 @@ def join_path(root: str, *parts: str) -> str:
 # --------------------------------------------------------------------------- environment file
 
 
-class MaintenanceConfig(_Model):
+class MaintenanceConfig(ConfigModel):
     """Table maintenance settings (``medallion maintain``)."""
 
     vacuum_retention_hours: int = Field(default=168, ge=0)
     allow_unsafe_retention: bool = False
 
 
-class EnvConfig(_Model):
+class EnvConfig(ConfigModel):
     """``conf/env/NAME.yaml``: where landing files arrive and where Delta tables live."""
 
     name: Identifier
@@ -169,7 +150,7 @@ class EnvConfig(_Model):
 # --------------------------------------------------------------------------- pipeline file
 
 
-class SourceConfig(_Model):
+class SourceConfig(ConfigModel):
     """Where the raw files are and how to read them."""
 
     format: Literal["json", "csv", "parquet"]
@@ -191,7 +172,7 @@ class SourceConfig(_Model):
         return value
 
 
-class BronzeConfig(_Model):
+class BronzeConfig(ConfigModel):
     """The bronze table, and what to do with landing files that are unreadable or re-delivered."""
 
     table: Identifier
@@ -203,7 +184,7 @@ class BronzeConfig(_Model):
     redeliveries: Literal["skip", "ingest"] = "skip"
 
 
-class Expectation(_Model):
+class Expectation(ConfigModel):
     """A data-quality rule: a row passes only where ``expr`` is true (null fails)."""
 
     name: Identifier
@@ -221,7 +202,7 @@ def _duration(value: str) -> str:
     return value.strip()
 
 
-class Freshness(_Model):
+class Freshness(ConfigModel):
     """The newest ``column`` value must be at most ``max_age`` old (``"90m"``, ``"26h"``, ``"2d"``)."""
 
     column: Identifier
@@ -237,7 +218,7 @@ class Freshness(_Model):
 CHECK_KINDS = ("min_rows", "unique", "not_null", "freshness", "max_row_drop", "expr")
 
 
-class TableCheck(_Model):
+class TableCheck(ConfigModel):
     """A table-level check on what a run produced: exactly one kind, an ``action`` and a ``name``.
 
     Kinds: ``min_rows: N``; ``unique: [columns]``; ``not_null: [columns]``;
@@ -278,7 +259,7 @@ def _unique_check_names(checks: list[TableCheck]) -> list[TableCheck]:
 TableChecks = Annotated[list[TableCheck], AfterValidator(_unique_check_names)]
 
 
-class SilverConfig(_Model):
+class SilverConfig(ConfigModel):
     """Cleansing, expectations, dead-letter table and the newest-wins MERGE."""
 
     table: Identifier
@@ -379,7 +360,7 @@ class SilverConfig(_Model):
         return self.dlq_table or f"{self.table}_dlq"
 
 
-class GoldTable(_Model):
+class GoldTable(ConfigModel):
     """One gold aggregate: declarative (derive / filter / group_by / measures) or a ``sql`` SELECT.
 
     In ``sql`` the pipeline's silver table is ``{silver}``; ``{silver.NAME}`` / ``{gold.NAME}`` name any
@@ -419,7 +400,7 @@ class GoldTable(_Model):
         return self
 
 
-class PipelineConfig(_Model):
+class PipelineConfig(ConfigModel):
     """One dataset's pipeline file."""
 
     dataset: Identifier
@@ -512,7 +493,7 @@ def _expand(value: Any, file: str, where: tuple[str, ...]) -> Any:
     return value
 
 
-def _validate(model: type[_Model], data: dict[str, Any], file: str) -> Any:
+def _validate(model: type[ConfigModel], data: dict[str, Any], file: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:

@@ -1,0 +1,43 @@
+"""The frozen base model and the field types every configuration model shares.
+
+:mod:`medallion.config` (the environment file and the pipeline file) builds on these.
+
+Example:
+    >>> class Sink(ConfigModel):
+    ...     table: Identifier
+    ...     filter: SqlText | None = None
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+__all__ = ["ConfigModel", "Identifier", "SqlText"]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use letters, digits and underscores, not starting with a digit"
+        )
+    return value
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+SqlText = Annotated[str, AfterValidator(_non_blank)]
+
+
+class ConfigModel(BaseModel):
+    """Base of every configuration model: unknown keys are refused and instances are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
