@@ -1,6 +1,8 @@
 """The frozen base model and the field types every configuration model shares.
 
-:mod:`medallion.config` (the environment file and the pipeline file) builds on these.
+:mod:`medallion.config` (the environment file and the pipeline file) and :mod:`medallion.config_gold`
+(``gold:`` entries and ``checks:`` lists) build on these; they live apart from both so that
+:mod:`medallion.config` can import :mod:`medallion.config_gold` without an import cycle.
 
 Example:
     >>> class Sink(ConfigModel):

@@ -13,7 +13,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from medallion.config import GoldTable, PipelineConfig
+from medallion.config import PipelineConfig
+from medallion.config_gold import GoldTable
 from medallion.errors import ConfigError
 from medallion.references import bindable_sql, parse_references
 from medallion.sql import error_summary

@@ -28,7 +28,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion.clock import as_utc
-from medallion.config import EnvConfig, PipelineConfig, TableCheck
+from medallion.config import EnvConfig, PipelineConfig
+from medallion.config_gold import TableCheck
 from medallion.delta_table import append_shared, latest_version
 from medallion.errors import ConfigError, RunError
 from medallion.outcome import LayerOutcome, RunContext

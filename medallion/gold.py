@@ -44,7 +44,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion.columns import CHANGE_FEED
-from medallion.config import EnvConfig, GoldTable, PipelineConfig
+from medallion.config import EnvConfig, PipelineConfig
+from medallion.config_gold import GoldTable
 from medallion.delta_table import (
     CommitTag,
     find_commit,

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from medallion.config import GoldTable, PipelineConfig, load_pipeline
+from medallion.config import PipelineConfig, load_pipeline
+from medallion.config_gold import GoldTable
 from medallion.errors import ConfigError
 from medallion.references import gold_inputs, parse_references
 

@@ -15,7 +15,8 @@ import re
 import string
 from dataclasses import dataclass
 
-from medallion.config import GoldTable, PipelineConfig
+from medallion.config import PipelineConfig
+from medallion.config_gold import GoldTable
 
 __all__ = ["TableRef", "parse_references", "bindable_sql", "gold_inputs", "table_key"]
 

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from silver_helpers import ORDERS, append_bronze, bronze_frame, new_result, read
 
-from medallion.config import PipelineConfig, TableCheck
+from medallion.config import PipelineConfig
+from medallion.config_gold import TableCheck
 from medallion.declared_checks import ChecksFailed, latest_results, run_checks
 from medallion.delta_table import latest_version
 from medallion.errors import ConfigError

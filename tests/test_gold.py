@@ -12,7 +12,8 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.config import EnvConfig, GoldTable, PipelineConfig
+from medallion.config import EnvConfig, PipelineConfig
+from medallion.config_gold import GoldTable
 from medallion.config_validation import validate_gold_sql, validate_gold_table
 from medallion.errors import ConfigError, RunError
 from medallion.gold import gold_frame, gold_transform, partition_predicate, run_gold

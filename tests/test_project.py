@@ -269,7 +269,7 @@ def test_a_failed_dataset_blocks_the_gold_that_reads_it_and_not_the_others(spark
 
 def test_the_contract_extension_example_gold_sql_validates(spark, tmp_path):
     """CONTRACT.md "Extensions (second round)": its gold sql parses and its references resolve."""
-    from medallion.config import GoldTable
+    from medallion.config_gold import GoldTable
     from medallion.config_validation import validate_gold_sql
     from medallion.project import PipelineFile, Project, check_references
 
