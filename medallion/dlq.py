@@ -40,6 +40,7 @@ from medallion.columns import (
     FAILED_RULES,
     QUARANTINE_RUN_ID,
     QUARANTINED_AT,
+    SOURCE_STRUCT,
     reserved,
 )
 from medallion.config import EnvConfig, PipelineConfig, SilverConfig
@@ -51,6 +52,7 @@ from medallion.sql import column, quote_identifier
 
 __all__ = [
     "DlqStatus",
+    "dead_letter_columns",
     "Selection",
     "TxnState",
     "app_id",
@@ -375,3 +377,15 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Sequence):
         return [_jsonable(v) for v in value]
     return str(value)
+
+
+def dead_letter_columns(run: RunContext) -> list[Column]:
+    """The columns of a dead-letter row, over silver's checked batch: the original bronze columns (the
+    ``_bronze`` struct), then the reasons and the dead-letter audit columns."""
+    return [
+        F.col(f"{SOURCE_STRUCT}.*"),
+        F.col(FAILED_RULES),
+        F.col(BRONZE_VERSION),
+        F.lit(run.run_id).alias(QUARANTINE_RUN_ID),
+        F.lit(as_utc(run.now)).cast("timestamp").alias(QUARANTINED_AT),
+    ]

@@ -30,8 +30,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from medallion.columns import CORRUPT_RECORD, FAILED_RULES, QUARANTINED, SOURCE_STRUCT, WARNED
-from medallion.config import Expectation
-from medallion.errors import ConfigError
+from medallion.config import Expectation, SilverConfig
+from medallion.errors import ConfigError, ExpectationFailed
+from medallion.outcome import LayerOutcome
 from medallion.sql import column, error_summary, quote_identifier
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "check_expectations",
     "split",
     "quality_aggregates",
+    "enforce_limits",
 ]
 
 #: The reason recorded for a bronze row whose source record could not be parsed.
@@ -161,6 +163,31 @@ def quality_aggregates(expectations: Sequence[Expectation]) -> list[Column]:
     ]
     out += [_count(~corrupt & F.array_contains(reasons, e.name)).alias(f"rule:{e.name}") for e in expectations]
     return out
+
+
+def enforce_limits(silver: SilverConfig, rule_counts: dict[str, int], counted: LayerOutcome) -> None:
+    """Raise :class:`~medallion.errors.ExpectationFailed` (carrying ``counted`` as its partial outcome) when a
+    ``fail`` rule was broken or more than ``max_quarantine_fraction`` of the rows were quarantined: silver
+    calls it on a batch's counts, before any write."""
+    broken = {e.name: rule_counts[e.name] for e in silver.expectations if e.action == "fail" and rule_counts[e.name]}
+    error: ExpectationFailed | None = None
+    if broken:
+        listed = ", ".join(f"{name} ({n} of {counted.rows_in} rows)" for name, n in broken.items())
+        error = ExpectationFailed(
+            f"silver {silver.table}: fail expectation(s) violated: {listed}; nothing was written",
+            rules=broken,
+        )
+    limit = silver.max_quarantine_fraction
+    if error is None and limit is not None and counted.rows_in and counted.rows_quarantined / counted.rows_in > limit:
+        error = ExpectationFailed(
+            f"silver {silver.table}: {counted.rows_quarantined} of {counted.rows_in} rows quarantined "
+            f"({counted.rows_quarantined / counted.rows_in:.1%}), above max_quarantine_fraction {limit:.1%}; "
+            "nothing was written",
+            rules={"max_quarantine_fraction": counted.rows_quarantined},
+        )
+    if error is not None:
+        error.partial = counted
+        raise error
 
 
 def _count(condition: Column) -> Column:

@@ -39,7 +39,7 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.errors import AnalysisException
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion.clock import as_utc
@@ -48,12 +48,9 @@ from medallion.columns import (
     CHANGE_TYPE,
     COMMIT_TIMESTAMP,
     COMMIT_VERSION,
-    FAILED_RULES,
     INGESTED_AT,
     IS_DELETE,
-    QUARANTINE_RUN_ID,
     QUARANTINED,
-    QUARANTINED_AT,
     RANK,
     RECORD_HASH,
     RUN_ID,
@@ -65,8 +62,9 @@ from medallion.columns import (
 from medallion.config import EnvConfig, PipelineConfig, SilverConfig, join_path
 from medallion.deletes import delete_flag, record_tombstones, with_tombstones
 from medallion.delta_table import CommitTag, append_idempotent, committed_txn_version, latest_version, read_change_feed
-from medallion.errors import ConfigError, ExpectationFailed, RunError
-from medallion.expectations import check_expectations, cleanse, quality_aggregates
+from medallion.dlq import dead_letter_columns
+from medallion.errors import ConfigError, RunError
+from medallion.expectations import check_expectations, cleanse, enforce_limits, quality_aggregates
 from medallion.merge import MergeSpec, merge_into, rank_versions
 from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.scd2 import write_history
@@ -354,11 +352,11 @@ def _run_batch(
     if counted.rows_in == 0:
         log.info("silver %s: bronze versions hold no new rows", silver.table)
         return replace(counted, status=Status.SKIPPED)
-    _enforce(silver, rule_counts, counted)
+    enforce_limits(silver, rule_counts, counted)
     hook("checked")
 
     if counted.rows_quarantined and not batch.resumed:  # a resumed batch's dead letters are committed
-        dlq = prepared.where(F.col(QUARANTINED)).select(*_dead_letter_columns(run))
+        dlq = prepared.where(F.col(QUARANTINED)).select(*dead_letter_columns(run))
         commit = append_idempotent(dlq, dlq_path, app_id=writer, txn_version=batch.end, tag=tag)
         details["dlq_version"] = None if commit is None else commit.version
     details["dlq_rows"] = counted.rows_quarantined
@@ -497,37 +495,3 @@ def _summarise(prepared: DataFrame, silver: SilverConfig) -> dict[str, int]:
     ).head()
     assert row is not None
     return {key: int(value or 0) for key, value in row.asDict().items()}
-
-
-def _enforce(silver: SilverConfig, rule_counts: dict[str, int], counted: LayerOutcome) -> None:
-    """Raise before any write when a ``fail`` rule broke or too many rows were quarantined."""
-    broken = {e.name: rule_counts[e.name] for e in silver.expectations if e.action == "fail" and rule_counts[e.name]}
-    error: ExpectationFailed | None = None
-    if broken:
-        listed = ", ".join(f"{name} ({n} of {counted.rows_in} rows)" for name, n in broken.items())
-        error = ExpectationFailed(
-            f"silver {silver.table}: fail expectation(s) violated: {listed}; nothing was written",
-            rules=broken,
-        )
-    limit = silver.max_quarantine_fraction
-    if error is None and limit is not None and counted.rows_in and counted.rows_quarantined / counted.rows_in > limit:
-        error = ExpectationFailed(
-            f"silver {silver.table}: {counted.rows_quarantined} of {counted.rows_in} rows quarantined "
-            f"({counted.rows_quarantined / counted.rows_in:.1%}), above max_quarantine_fraction {limit:.1%}; "
-            "nothing was written",
-            rules={"max_quarantine_fraction": counted.rows_quarantined},
-        )
-    if error is not None:
-        error.partial = counted
-        raise error
-
-
-def _dead_letter_columns(run: RunContext) -> list[Column]:
-    """The original bronze columns, then the reasons and the dead-letter audit columns."""
-    return [
-        F.col(f"{SOURCE_STRUCT}.*"),
-        F.col(FAILED_RULES),
-        F.col(BRONZE_VERSION),
-        F.lit(run.run_id).alias(QUARANTINE_RUN_ID),
-        F.lit(as_utc(run.now)).cast("timestamp").alias(QUARANTINED_AT),
-    ]
