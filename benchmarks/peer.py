@@ -20,8 +20,8 @@ first on odd ones):
 Both processes start Spark with the same settings (medallion's local defaults plus the benchmark's
 master, driver memory and shuffle partitions) and get Delta's jars through Ivy. Reported: medians of
 the whole-process wall time and of each layer, the ratio medallion/peer of each (target for the whole
-flow: <= 0.67), medallion's and the peer's ratios to the floor, and "start" = wall time minus the layers (interpreter, imports, JVM and session start,
-config validation, the run log). medallion's counts are checked against the generator's manifest.
+flow: <= 0.67), medallion's and the peer's ratios to the floor, and "start" = wall time minus the layers
+(interpreter, imports, JVM and session start, config validation, the run log). medallion's counts are checked against the generator's manifest.
 
 ``python -m benchmarks.peer --rows 100000 --pairs 3`` (``--rows 300 --pairs 1`` for a smoke run).
 """

@@ -68,6 +68,16 @@ def bronze_acon(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _keys_present(keys: list[str]) -> str:
+    """Silver's row filter, for the ACON and the bare flow alike: every key not null."""
+    return " and ".join(f"`{k}` is not null" for k in keys)
+
+
+def _merge_predicate(keys: list[str]) -> str:
+    """Silver's MERGE condition (target ``current``, source ``new``), for the ACON and the bare flow alike."""
+    return " and ".join(f"current.`{k}` = new.`{k}`" for k in keys)
+
+
 def silver_acon(spec: dict[str, Any], *, exists: bool) -> dict[str, Any]:
     silver = spec["silver"]
     keys = silver["keys"]
@@ -75,7 +85,7 @@ def silver_acon(spec: dict[str, Any], *, exists: bool) -> dict[str, Any]:
                               "location": spec["silver_path"]}
     if exists:
         output.update(write_type="merge", merge_opts={
-            "merge_predicate": " and ".join(f"current.`{k}` = new.`{k}`" for k in keys)})
+            "merge_predicate": _merge_predicate(keys)})
     else:
         output.update(write_type="overwrite")
     return {
@@ -89,7 +99,7 @@ def silver_acon(spec: dict[str, Any], *, exists: bool) -> dict[str, Any]:
                 {"function": "with_expressions",
                  "args": {"cols_and_exprs": {f"__s_{n}": e for n, e in silver["columns"].items()}}},
                 {"function": "column_selector", "args": {"cols": {f"__s_{n}": n for n in silver["columns"]}}},
-                {"function": "expression_filter", "args": {"exp": " and ".join(f"`{k}` is not null" for k in keys)}},
+                {"function": "expression_filter", "args": {"exp": _keys_present(keys)}},
                 {"function": "group_and_rank", "args": {"group_key": keys, "ranking_key": [silver["sequence_by"]]}},
             ],
         }],
@@ -129,12 +139,11 @@ def bare_steps(spark: Any, spec: dict[str, Any]) -> dict[str, float]:
     keys = silver["keys"]
     rows = (spark.read.format("delta").load(spec["bronze"])
             .select(*[F.expr(e).alias(n) for n, e in silver["columns"].items()])
-            .where(" and ".join(f"`{k}` is not null" for k in keys)))
+            .where(_keys_present(keys)))
     newest = Window.partitionBy(*keys).orderBy(F.col(silver["sequence_by"]).desc())
     rows = rows.withColumn("__rank", F.row_number().over(newest)).where("__rank = 1").drop("__rank")
     if DeltaTable.isDeltaTable(spark, spec["silver_path"]):
-        on = " and ".join(f"current.`{k}` = new.`{k}`" for k in keys)
-        (DeltaTable.forPath(spark, spec["silver_path"]).alias("current").merge(rows.alias("new"), on)
+        (DeltaTable.forPath(spark, spec["silver_path"]).alias("current").merge(rows.alias("new"), _merge_predicate(keys))
          .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
     else:
         rows.write.format("delta").mode("overwrite").save(spec["silver_path"])
