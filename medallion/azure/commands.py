@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from medallion import __version__
-from medallion.azure import livy
+from medallion.azure import fabric, livy
 from medallion.azure.bundle import build_dependency_archive
 from medallion.azure.credentials import CREDENTIAL_KINDS, build_credential
 from medallion.azure.devops import ado_group, ado_logissue, ado_set_output, check_failure_issues, neutralize_log_line
@@ -44,6 +44,7 @@ __all__ = [
     "download_command",
     "datasets_command",
     "TOKEN_ENV",
+    "FABRIC_TOKEN_ENV",
     "STORAGE_TOKEN_ENV",
     "Interrupted",
 ]
@@ -51,6 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "MEDALLION_SYNAPSE_TOKEN"
+FABRIC_TOKEN_ENV = "MEDALLION_FABRIC_TOKEN"
 STORAGE_TOKEN_ENV = "MEDALLION_STORAGE_TOKEN"
 _MISSING_SDK = "the Azure SDKs are not installed: pip install 'medallion[azure]'"
 _JOBS = ["preflight", "bronze", "silver", "gold", "check", "report"]
@@ -101,13 +103,16 @@ def add_parsers(subparsers: Any) -> None:
 
     submit = subparsers.add_parser(
         "submit",
-        help="run one job as a Synapse Spark batch job and wait for it",
-        description="Create a Livy batch on a Synapse Spark pool for one job, poll it to a terminal state, "
+        help="run one job as a Synapse (or Fabric) Spark batch job and wait for it",
+        description="Create a Livy batch on a Synapse Spark pool (or a Fabric lakehouse: --target fabric) for one job, "
+        "poll it to a terminal state, "
         "show the driver's stderr on failure and cancel it on timeout, error or signal. "
         "Exit 0 on success, 1 on failure.",
     )
+    _target(submit)
     submit.add_argument("--workspace", help="Synapse workspace name (endpoint https://{name}.dev.azuresynapse.net)")
-    submit.add_argument("--pool", required=True, help="Spark pool name")
+    submit.add_argument("--pool", help="Spark pool name (Synapse)")
+    submit.add_argument("--environment-id", help="Fabric: the Environment item that holds packages (default: starter pool)")
     submit.add_argument("--layer", required=True, choices=_JOBS,
                         help="the layer to run; preflight, check (post-run checks) or report (HTML report)")
     submit.add_argument("--pipeline", default="", help="pipeline name (orders) or path inside conf/")
@@ -132,11 +137,12 @@ def add_parsers(subparsers: Any) -> None:
     submit.set_defaults(handler=submit_command)
 
     cancel = subparsers.add_parser(
-        "cancel", help="cancel (DELETE) a Synapse batch: the pipeline's cleanup step after a cancelled run"
+        "cancel", help="cancel (DELETE) a Synapse or Fabric batch: the pipeline's cleanup step after a cancelled run"
     )
+    _target(cancel)
     cancel.add_argument("--workspace")
     cancel.add_argument("--endpoint")
-    cancel.add_argument("--pool", required=True)
+    cancel.add_argument("--pool")
     cancel.add_argument("--batch-id", default="", help="the batch id (empty: nothing to cancel, exit 0)")
     _common(cancel, credential=True)
     cancel.set_defaults(handler=cancel_command)
@@ -154,6 +160,13 @@ def add_parsers(subparsers: Any) -> None:
     datasets.add_argument("--select", default="", help="comma- or space-separated names (empty: all)")
     _common(datasets)
     datasets.set_defaults(handler=datasets_command)
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", choices=["synapse", "fabric"], default="synapse",
+                        help="synapse (a Spark pool; the default) or fabric (a lakehouse's Livy endpoint)")
+    parser.add_argument("--workspace-id", help="Fabric workspace id (GUID)")
+    parser.add_argument("--lakehouse-id", help="Fabric lakehouse id (GUID)")
 
 
 def _common(parser: argparse.ArgumentParser, *, credential: bool = False) -> None:
@@ -244,6 +257,7 @@ def publish_command(args: argparse.Namespace) -> int:
     ado = _ado_enabled(args)
     _quiet_sdk_logging()
     try:
+        fabric.check_onelake_target(args.target)
         wheel = args.wheel or _only_wheel(args.dist_dir)
         deps = None if args.no_deps else (args.deps or args.dist_dir / "deps.zip")
         if deps is not None and not deps.is_file():
@@ -333,6 +347,13 @@ def _signals_raise() -> Iterator[None]:
 
 
 def _client(args: argparse.Namespace) -> Any:
+    if args.target == "fabric":
+        if not (args.workspace_id and args.lakehouse_id):
+            raise ConfigError("--target fabric needs --workspace-id and --lakehouse-id", key="lakehouse-id")
+        return fabric.FabricLivyClient(args.endpoint or fabric.FABRIC_API, args.workspace_id, args.lakehouse_id,
+                                       _credential(args, FABRIC_TOKEN_ENV))
+    if not args.pool:
+        raise ConfigError("pass --pool (the Synapse Spark pool)", key="pool")
     if not args.endpoint and not args.workspace:
         raise ConfigError("pass --workspace (or --endpoint)", key="workspace")
     endpoint = args.endpoint or livy.workspace_endpoint(args.workspace)
@@ -365,6 +386,9 @@ def submit_command(args: argparse.Namespace) -> int:
             extra_args=tuple(args.job_arg),
         )
         payload = build_payload(spec)
+        if args.target == "fabric":
+            payload = fabric.fabric_payload(payload, lakehouse_id=args.lakehouse_id or "",
+                                            environment_id=args.environment_id)
         client = _client(args)
 
         def created(batch: Any) -> None:
@@ -380,7 +404,7 @@ def submit_command(args: argparse.Namespace) -> int:
                 on_created=created,
             )
     except Interrupted as err:
-        message = f"{err}: the submit step was stopped; the Synapse batch was cancelled"
+        message = f"{err}: the submit step was stopped; the {args.target.capitalize()} batch was cancelled"
         log.error("%s", message)
         if ado:
             _emit(ado_logissue("error", message))
@@ -403,25 +427,26 @@ def cancel_command(args: argparse.Namespace) -> int:
         log.info("no batch id: nothing to cancel")
         return 0
     try:
-        if not batch_id.isdigit():
-            raise ConfigError(f"{batch_id!r} is not a batch id", key="batch-id")
         client = _client(args)
-        batch = client.get(int(batch_id))
+        key: int | str = int(batch_id) if batch_id.isdigit() else batch_id
+        if not client.is_batch_id(key):
+            raise ConfigError(f"{batch_id!r} is not a {client.SERVICE} batch id", key="batch-id")
+        batch = client.get(key)
         if livy.classify(batch) is not livy.Outcome.RUNNING:
-            _emit(f"Synapse batch {batch_id} already ended ({batch.get('state')}); nothing to cancel")
+            _emit(f"{client.SERVICE} batch {batch_id} already ended ({batch.get('state')}); nothing to cancel")
             return 0
-        if not livy.cancel_batch(client, int(batch_id)):
-            raise livy.LivyError(f"Synapse batch {batch_id} could not be cancelled")
+        if not livy.cancel_batch(client, key):
+            raise livy.LivyError(f"{client.SERVICE} batch {batch_id} could not be cancelled")
     except ImportError as err:
         return _fail(ConfigError(f"{_MISSING_SDK} ({err.name})"), ado)
     except MedallionError as err:
         return _fail(err, ado)
-    _emit(f"Synapse batch {batch_id} cancelled")
+    _emit(f"{client.SERVICE} batch {batch_id} cancelled")
     return 0
 
 
 def _report(result: Any, args: argparse.Namespace, ado: bool) -> None:
-    what = f"Synapse batch {result.batch_id} ({result.name})"
+    what = f"{args.target.capitalize()} batch {result.batch_id} ({result.name})"
     if result.outcome is Outcome.SUCCEEDED:
         message = f"{what} succeeded in {result.elapsed_seconds:.0f} s"
     elif result.outcome is Outcome.TIMED_OUT:
@@ -434,10 +459,12 @@ def _report(result: Any, args: argparse.Namespace, ado: bool) -> None:
         if tail:
             message += f": {tail.strip()}"
         message += f" [appId {result.app_id or 'none'}"
-        link = monitoring_url(workspace=args.workspace or "", pool=args.pool, batch_name=result.name,
-                              batch_id=result.batch_id, subscription_id=args.subscription_id,
-                              resource_group=args.resource_group)
-        message += f"; {link}]" if link else "; Synapse Studio > Monitor > Apache Spark applications]"
+        link = None if args.target == "fabric" else monitoring_url(
+            workspace=args.workspace or "", pool=args.pool, batch_name=result.name, batch_id=result.batch_id,
+            subscription_id=args.subscription_id, resource_group=args.resource_group)
+        where = (f"Fabric > Monitor > Apache Spark applications (Livy id {result.batch_id})"
+                 if args.target == "fabric" else "Synapse Studio > Monitor > Apache Spark applications")
+        message += f"; {link}]" if link else f"; {where}]"
     if result.outcome is Outcome.SUCCEEDED:
         log.info("%s", message)
     else:

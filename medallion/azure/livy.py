@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 LIVY_API_VERSION = "2019-11-01-preview"
 
 _SUCCESS_STATES = frozenset({"success"})
-_FAILURE_STATES = frozenset({"dead", "killed", "error"})
+_FAILURE_STATES = frozenset({"dead", "killed", "error", "cancelled"})
 _FAILED_RESULTS = frozenset({"failed", "cancelled"})
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _LOG_TAIL = 200
@@ -134,7 +134,7 @@ def classify(batch: Mapping[str, Any]) -> Outcome:
     """Map a ``SparkBatchJob`` to an outcome.
 
     Livy's ``success`` is success unless Synapse's ``result`` says Failed/Cancelled; ``dead``,
-    ``killed`` and ``error`` are failures; every other state (not_started, starting, running,
+    ``killed``, ``error`` (and ``cancelled``) are failures; every other state (not_started, starting, running,
     recovering, busy, idle, shutting_down, ...) is still running.
     """
     state = str(batch.get("state") or "").lower()
@@ -165,6 +165,11 @@ class LivyClient:
     """
 
     RETRY_WAIT = 2.0
+    # what differs per service (a Fabric client overrides these; see medallion.azure.fabric)
+    SERVICE = "Synapse"
+    SCOPE = SYNAPSE_SCOPE
+    AUDIENCE = "https://dev.azuresynapse.net"
+    ROLE_HINT = "the Synapse RBAC role Synapse Compute Operator (or higher) on the workspace or the pool"
 
     def __init__(
         self,
@@ -182,7 +187,7 @@ class LivyClient:
         _check_pool(pool)
         self.endpoint = endpoint.rstrip("/")
         self.pool = pool
-        self.url = batches_url(self.endpoint, pool)
+        self.url = self._batches_url()
         self._credential = credential
         self._session = session or requests.Session()
         self._timeout = request_timeout
@@ -190,14 +195,21 @@ class LivyClient:
         self._retry_wait = self.RETRY_WAIT if retry_wait is None else retry_wait
 
     def __repr__(self) -> str:
-        return f"LivyClient({self.url!r})"
+        return f"{type(self).__name__}({self.url!r})"
+
+    def _batches_url(self) -> str:
+        return batches_url(self.endpoint, self.pool)
+
+    @staticmethod
+    def is_batch_id(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
 
     def _token(self) -> AccessTokenLike:
         try:
-            return self._credential.get_token(SYNAPSE_SCOPE)
+            return self._credential.get_token(self.SCOPE)
         except Exception as err:  # azure-identity's ClientAuthenticationError and friends
             raise LivyAuthError(
-                f"could not get an access token for {SYNAPSE_SCOPE} from {type(self._credential).__name__}: "
+                f"could not get an access token for {self.SCOPE} from {type(self._credential).__name__}: "
                 f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
                 status=401,
             ) from err
@@ -256,8 +268,8 @@ class LivyClient:
         source = type(self._credential).__name__
         if status == 403:
             return LivyAuthError(
-                f"{method} {url} -> HTTP 403: the identity is signed in but lacks a role: it needs the Synapse RBAC "
-                f"role Synapse Compute Operator (or higher) on the workspace or the pool ({about})",
+                f"{method} {url} -> HTTP 403: the identity is signed in but lacks a role: it needs {self.ROLE_HINT} "
+                f"({about})",
                 status=403,
             )
         expired = bool(token.expires_on) and token.expires_on <= time.time()
@@ -268,7 +280,7 @@ class LivyClient:
             what = f"the access token expired ({about}): {hint}"
         else:
             what = (f"the access token was refused ({about}, from {source}): expected audience "
-                    "https://dev.azuresynapse.net and the workspace's tenant; a missing role answers 403, not 401")
+                    f"{self.AUDIENCE} and the workspace's tenant; a missing role answers 403, not 401")
         detail = (response.text or "").strip()[:200]
         return LivyAuthError(f"{method} {url} -> HTTP 401: {what}" + (f" [{detail}]" if detail else ""),
                              status=401, expired=expired)
@@ -276,7 +288,7 @@ class LivyClient:
     def create(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Create a batch (never retried: a retry could start the job twice)."""
         batch = self._request("POST", self.url, params={"detailed": "true"}, body=payload, idempotent=False)
-        if not isinstance(batch, dict) or not isinstance(batch.get("id"), int):
+        if not isinstance(batch, dict) or not self.is_batch_id(batch.get("id")):
             raise LivyError(f"POST {self.url} answered without a batch id")
         return batch
 
@@ -332,5 +344,5 @@ def cancel_batch(client: LivyClient, batch_id: int) -> bool:
             return True
         log.error("cancelling batch %s failed: %s", batch_id, err)
         return False
-    log.warning("cancelled Synapse batch %s", batch_id)
+    log.warning("cancelled %s batch %s", client.SERVICE, batch_id)
     return True

@@ -40,7 +40,7 @@ _STDERR_TAIL = 80
 class BatchAborted(RunError):
     """Polling stopped before the batch ended (auth failure, error, signal); says whether it was cancelled."""
 
-    def __init__(self, message: str, *, batch_id: int, cancelled: bool) -> None:
+    def __init__(self, message: str, *, batch_id: int | str, cancelled: bool) -> None:
         self.batch_id = batch_id
         self.cancelled = cancelled
         super().__init__(message)
@@ -50,7 +50,7 @@ class BatchAborted(RunError):
 class SubmitResult:
     """How a batch ended."""
 
-    batch_id: int
+    batch_id: int | str  # an int on Synapse, a GUID on Fabric
     name: str
     state: str
     result: str | None
@@ -115,9 +115,9 @@ def run_batch(
     """
     started = clock()
     batch = client.create(payload)
-    batch_id = int(batch["id"])
+    batch_id = batch["id"]  # the client checked its type
     name = str(batch.get("name") or payload.get("name") or "")
-    log.info("created Synapse batch %s (%s), state %s", batch_id, name, batch.get("state"))
+    log.info("created %s batch %s (%s), state %s", client.SERVICE, batch_id, name, batch.get("state"))
     ended = False
     poll_errors = 0
     try:
@@ -149,7 +149,7 @@ def run_batch(
     except Exception as err:
         cancelled = cancel_batch(client, batch_id)
         what = "it was cancelled" if cancelled else f"it could NOT be cancelled: delete batch {batch_id} by hand"
-        raise BatchAborted(f"Synapse batch {batch_id} ({name}): {err}; {what}", batch_id=batch_id,
+        raise BatchAborted(f"{client.SERVICE} batch {batch_id} ({name}): {err}; {what}", batch_id=batch_id,
                            cancelled=cancelled) from err
     except BaseException:  # KeyboardInterrupt, or a signal the CLI turned into an exception
         cancel_batch(client, batch_id)

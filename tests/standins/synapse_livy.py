@@ -306,7 +306,7 @@ class SynapseLivyStandIn:
     def start(self, port: int = 0) -> SynapseLivyStandIn:
         stand_in = self
 
-        class Handler(_Handler):
+        class Handler(self._handler_base()):  # type: ignore[misc]
             server_ref = stand_in
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
@@ -314,6 +314,12 @@ class SynapseLivyStandIn:
         self._thread = threading.Thread(target=self._server.serve_forever, name="livy-standin", daemon=True)
         self._thread.start()
         return self
+
+    def _handler_base(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
+
+    def _driver_env(self, batch: _Batch, env: dict[str, str]) -> None:
+        """Change the driver's environment of one batch (a hook for other services' stand-ins)."""
 
     def stop(self) -> None:
         for batch in list(self.batches.values()):
@@ -441,6 +447,7 @@ class SynapseLivyStandIn:
         for key, value in (request.get("conf") or {}).items():
             if key.startswith(prefix):  # YARN puts these in the driver's (application master's) environment
                 env[key[len(prefix):]] = value
+        self._driver_env(batch, env)
         with batch.lock:
             if batch.cancel_requested_at:
                 batch.set_state("killed")
