@@ -247,6 +247,7 @@ def test_the_built_wheel_runs_from_onelake_with_spark_submit(tmp_path, built_whe
                                                             capsys) -> None:
     """The one JVM start: publish the wheel and deps.zip to OneLake, run preflight on the Fabric stand-in."""
     storage = tmp_path / "storage"
+    (storage / "onelake" / WS / "medallion.Lakehouse" / "Files").mkdir(parents=True)  # the workspace and lakehouse
     landing, lake = tmp_path / "landing", tmp_path / "lake"
     shutil.copytree(REPO / "data" / "landing" / "orders", landing / "orders")
     conf = tmp_path / "conf"
