@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -269,3 +270,33 @@ def test_the_built_wheel_runs_from_onelake_with_spark_submit(tmp_path, built_whe
     for dist in ("pyspark", "pydantic", "PyYAML", "medallion"):
         assert f"preflight: {dist} " in stdout
     assert "/deps/pydantic/__init__.py" in stdout
+
+
+def test_the_pipeline_runs_the_same_stages_on_fabric_with_the_fabric_submit_target() -> None:
+    import yaml
+
+    main = yaml.safe_load((REPO / "azure-pipelines" / "azure-pipelines.yml").read_text())
+    runtime = next(p for p in main["parameters"] if p["name"] == "runtime")
+    assert runtime["default"] == "synapse" and runtime["values"] == ["synapse", "fabric"]
+    text = (REPO / "azure-pipelines" / "azure-pipelines.yml").read_text()
+    assert f"@{ONELAKE}/$(fabricLakehouseId)/Files/medallion" in text
+    assert "parameters.runtime" not in text.split("stages:", 1)[1]  # stages do not depend on the runtime
+    steps = yaml.safe_load((REPO / "azure-pipelines" / "templates" / "submit-steps.yml").read_text())["steps"]
+    by_name = {s.get("name"): s for s in steps}
+    assert "ne(variables['medallionRuntime'], 'fabric')" in by_name["submit"]["condition"]
+    fabric_submit = by_name["submitFabric"]
+    assert "eq(variables['medallionRuntime'], 'fabric')" in fabric_submit["condition"]
+    script = fabric_submit["inputs"]["inlineScript"]
+    assert "'submit', '--target', 'fabric', '--ado'" in script and "& medallion @arguments" in script
+    assert fabric_submit["env"]["SYSTEM_ACCESSTOKEN"] == "$(System.AccessToken)"
+    cleanup = steps[steps.index(fabric_submit) + 1]
+    assert "canceled()" in cleanup["condition"] and "'fabric')" in cleanup["condition"]
+    assert "medallion cancel --target fabric" in cleanup["inputs"]["inlineScript"]
+    assert "--batch-id '$(submitFabric.batchId)'" in cleanup["inputs"]["inlineScript"]
+    tree_sitter = pytest.importorskip("tree_sitter")
+    tree_sitter_pwsh = pytest.importorskip("tree_sitter_pwsh")
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_pwsh.language()))
+    for job_arguments in ("", "'--layers','bronze,silver'"):
+        text = script.replace("${{ parameters.jobArguments }}", job_arguments)
+        tree = parser.parse(re.sub(r"\$\{\{ parameters\.\w+ \}\}", "x", text).encode())
+        assert "ERROR" not in str(tree.root_node) and "MISSING" not in str(tree.root_node)
