@@ -22,6 +22,7 @@ from medallion.azure import commands
 from medallion.azure.fabric import FABRIC_SCOPE, FabricLivyClient
 from medallion.azure.storage import collect_artifacts, publish_artifacts
 from tests.azure.helpers import WHEEL, FakeCredential, lay_out_artifacts, make_token, run_cli
+from tests.azure.test_azure_submit import FAILING_JOB, OK_JOB
 from tests.standins.adls_dfs import DfsStandIn
 from tests.standins.fabric_livy import FabricLivyStandIn
 
@@ -34,22 +35,9 @@ ONELAKE = "onelake.dfs.fabric.microsoft.com"
 MEMBER = "00000000-0000-0000-0000-0000000000aa"  # the oid in tests.azure.helpers.make_token's tokens
 BATCHES = f"/v1/workspaces/{WS}/lakehouses/{LH}/livyapi/versions/2023-12-01/batches"
 
-OK_JOB = '''
-import os, sys
-import standin_marker, standin_dep
-assert os.path.isfile("conf/pipelines/orders.yaml"), os.listdir(".")
-print("job args:", " ".join(sys.argv[1:]))
-print("wheel:", standin_marker.MARK, "| deps:", standin_dep.DEP)
-'''
 ENV_JOB = '''
 import env_pkg
 print("environment:", env_pkg.WHERE)
-'''
-FAILING_JOB = '''
-import sys
-print("loading orders ...")
-sys.stderr.write("Traceback (most recent call last):\\nValueError: amount is not a number\\n")
-sys.exit(3)
 '''
 SLOW_JOB = '''
 import time
