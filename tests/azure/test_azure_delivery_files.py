@@ -127,7 +127,7 @@ def test_the_wheel_name_and_artifact_root_come_from_publish_outputs() -> None:
 def test_validate_runs_in_the_build_stage_and_check_knows_the_mode() -> None:
     """Item 7: validate before any publish; the checks cover only the layers the mode ran."""
     build = _text("templates/build-stage.yml")
-    assert "medallion validate --pipeline" in build
+    assert "medallion validate --all" in build
     assert build.index("medallion validate") < build.index("python -m build --wheel")
     main = _text("azure-pipelines.yml")
     for mode, layers in (("FullPipeline", "bronze,silver,gold"), ("BronzeOnly", "bronze"), ("SilverOnly", "silver"),
