@@ -171,7 +171,7 @@ class HostedAgent:
             source = self.repo / name
             if source.is_file():
                 (target / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target / name)
+                shutil.copy(source, target / name)  # a fresh checkout: every file's mtime is now
         return StepResult(step.display, "checkout", "Succeeded", reason=f"copied {len(listed)} files")
 
     def _bash(self, step: Step) -> StepResult:

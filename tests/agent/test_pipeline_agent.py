@@ -195,3 +195,17 @@ def test_prod_from_a_branch_stops_in_the_first_step(tmp_path: Path, stand_ins: P
     assert [s.status for s in result.steps[1:] if s.kind == "bash"] == ["NotRun"] * 5
     assert "Production only from main" not in [s.display for s in _plan(pipelineMode="ValidationOnly",
                                                                          environment="prod").stage("Build").jobs[0].steps]
+
+
+def test_a_rerun_build_makes_the_same_wheel(build_run: JobResult, tmp_path: Path, stand_ins: Path) -> None:
+    """Re-running a failed Build must not make Publish refuse the build number (other content)."""
+    plan = _plan(pipelineMode="FullPipeline", environment="dev")
+    (job,) = plan.stage("Build").jobs
+    job.steps = [s for s in job.steps if s.kind == "checkout" or s.display == "Build the wheel and deps.zip"]
+    rerun = HostedAgent(tmp_path / "work", REPO, _variables(plan, tmp_path / "work", "dev"),
+                        path_prepend=[stand_ins, BIN]).run(job)
+    assert rerun.succeeded, [s.output[-2000:] for s in rerun.steps]
+    first = sorted(Path(build_run.variables["Build.ArtifactStagingDirectory"], "wheel").glob("*.whl"))
+    second = sorted(Path(rerun.variables["Build.ArtifactStagingDirectory"], "wheel").glob("*.whl"))
+    assert [p.name for p in first] == [p.name for p in second] and len(first) == 1
+    assert first[0].read_bytes() == second[0].read_bytes()
