@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from medallion.azure.credentials import SYNAPSE_SCOPE, AccessTokenLike, TokenCredential, describe_token
 from medallion.errors import ConfigError, RunError
@@ -254,12 +254,13 @@ class LivyClient:
     def _auth_error(self, method: str, url: str, status: int, token: AccessTokenLike, response: Any) -> LivyAuthError:
         about = describe_token(token.token)
         source = type(self._credential).__name__
-        if status == 403:
-            return LivyAuthError(
-                f"{method} {url} -> HTTP 403: the identity is signed in but lacks a role: it needs the Synapse RBAC "
-                f"role Synapse Compute Operator (or higher) on the workspace or the pool ({about})",
-                status=403,
-            )
+        if status == 403:  # a firewall refusing the agent's IP also answers 403: the service's code tells
+            from medallion.azure.forbidden import explain_forbidden
+
+            workspace = (urlsplit(self.endpoint).hostname or "<workspace>").split(".", 1)[0]
+            why = explain_forbidden(response.text or "", service="synapse", resource=workspace,
+                                    identity=f"the identity ({about})")
+            return LivyAuthError(f"{method} {url} -> HTTP 403: {why}", status=403)
         expired = bool(token.expires_on) and token.expires_on <= time.time()
         if expired:
             hint = ("the token expired and this credential cannot renew it; in Azure Pipelines map "

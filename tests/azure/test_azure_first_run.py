@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,3 +26,50 @@ def test_azure_identity_floor_has_azure_pipelines_credential() -> None:
     for requirement in requirements:
         assert not requirement.specifier.contains("1.16.1"), str(requirement)
         assert requirement.specifier.contains("1.17.0"), str(requirement)
+
+
+# --------------------------------------------------------------------------- 403: firewall or role
+
+
+def test_a_workspace_firewall_403_names_the_ip_and_the_allow_rule(livy, credential) -> None:
+    from medallion.azure.livy import LivyAuthError, LivyClient
+
+    client = LivyClient(livy.url, "pool1", credential, retries=0)
+    body = {"code": "ClientIpAddressNotAuthorized", "message": "Client Ip address : 203.0.113.7"}
+    livy.inject(403, 1, method="GET", path="/batches", body=body)
+    with pytest.raises(LivyAuthError) as info:
+        client.list()
+    text = str(info.value)
+    assert "firewall refused the client IP 203.0.113.7 (ClientIpAddressNotAuthorized)" in text
+    assert "az synapse workspace firewall-rule create" in text and "--start-ip-address 203.0.113.7" in text
+    assert "lacks" not in text and "Client Ip address : 203.0.113.7" in text  # the body is kept
+
+
+def test_a_missing_synapse_role_403_says_which_role_and_quotes_the_service(livy, credential) -> None:
+    from medallion.azure.livy import LivyAuthError, LivyClient
+
+    client = LivyClient(livy.url, "pool1", credential, retries=0)
+    body = {"code": "Unauthorized", "message": "The principal 'abc' does not have the required Synapse RBAC "
+            "permission to perform this action. Required permission: Action: "
+            "Microsoft.Synapse/workspaces/bigDataPools/useCompute/action"}
+    livy.inject(403, 1, method="GET", path="/batches", body=body)
+    with pytest.raises(LivyAuthError) as info:
+        client.list()
+    text = str(info.value)
+    assert "lacks a Synapse RBAC role (Unauthorized)" in text and "Synapse Compute Operator" in text
+    assert "useCompute/action" in text and "firewall" not in text
+
+
+@pytest.mark.parametrize(("code", "expected", "absent"), [
+    ("AuthorizationFailure", "storage account's firewall refused", "Storage Blob Data Contributor"),
+    ("AuthorizationPermissionMismatch", "lacks a data role on the storage account", "firewall"),
+])
+def test_a_storage_403_tells_the_firewall_from_a_missing_role(dfs, credential, code, expected, absent) -> None:
+    from medallion.azure.storage import PublishError, publish_artifacts
+
+    dfs.fail = lambda method, path, query: (403, code) if method == "PUT" else None
+    with pytest.raises(PublishError) as info:
+        publish_artifacts("abfss://artifacts@acct.dfs.core.windows.net/medallion", "7", {"a.txt": b"a"},
+                          credential=credential, transport=dfs.transport())
+    text = str(info.value)
+    assert expected in text and f"({code})" in text and absent not in text
