@@ -447,6 +447,8 @@ def _report(result: Any, args: argparse.Namespace, ado: bool) -> None:
             _emit(ado_logissue("error", message))
         _emit(json.dumps(result.as_dict()))
         return
+    if result.outcome is not Outcome.SUCCEEDED and result.driver_log_note:
+        _emit(ado_logissue("warning", result.driver_log_note) if ado else f"note: {result.driver_log_note}")
     if result.outcome is not Outcome.SUCCEEDED:
         sections = [(f"Launcher log of {what}, last {len(result.log_lines)} lines", result.log_lines),
                     (f"Driver stderr of {what} (appId {result.app_id}), last {len(result.driver_stderr)} lines",

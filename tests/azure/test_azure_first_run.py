@@ -73,3 +73,56 @@ def test_a_storage_403_tells_the_firewall_from_a_missing_role(dfs, credential, c
                           credential=credential, transport=dfs.transport())
     text = str(info.value)
     assert expected in text and f"({code})" in text and absent not in text
+
+
+# --------------------------------------------------------------------------- driver logs that come late
+
+
+class _LateHistory:
+    """A Livy client whose batch has failed and whose history server serves the driver log late (or never)."""
+
+    def __init__(self, served_from_call: int | None) -> None:
+        self.served_from_call = served_from_call
+        self.calls = 0
+        self.now = 0.0
+
+    def create(self, payload):  # noqa: ANN001, ANN201
+        return {"id": 7, "name": "medallion-orders-bronze-dev", "state": "dead", "appId": "application_7_0001"}
+
+    def log(self, batch_id, *, size=100, start=None):  # noqa: ANN001, ANN201
+        return ["launcher: application_7_0001 finished with FAILED"]
+
+    def driver_log(self, batch_id, app_id, stream="stderr"):  # noqa: ANN001, ANN201
+        from medallion.azure.livy import LivyError
+
+        self.calls += 1
+        if self.served_from_call is None or self.calls < self.served_from_call:
+            raise LivyError("GET .../driverlog -> HTTP 404", status=404)
+        return "Traceback (most recent call last):\n  File \"job.py\", line 1\nValueError: boom" \
+            if stream == "stdout" else "ERROR ApplicationMaster: User application exited with status 1"
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_driver_logs_are_asked_for_again_until_the_history_server_has_them() -> None:
+    from medallion.azure.polling import run_batch
+
+    client = _LateHistory(served_from_call=5)  # attempts 1-2 miss both streams; the 3rd gets both
+    result = run_batch(client, {"name": "x"}, timeout_seconds=60, clock=lambda: client.now, sleep=client.sleep,
+                       driver_log_wait=120, driver_log_interval=10)
+    assert result.failure == "ValueError: boom"
+    assert result.driver_log_note == ""
+    assert client.now == 20  # two pauses, bounded by the wait
+
+
+def test_when_the_history_server_never_has_them_the_wait_is_bounded_and_said() -> None:
+    from medallion.azure.polling import run_batch
+
+    client = _LateHistory(served_from_call=None)
+    result = run_batch(client, {"name": "x"}, timeout_seconds=60, clock=lambda: client.now, sleep=client.sleep,
+                       driver_log_wait=45, driver_log_interval=10)
+    assert client.now == 45
+    assert result.driver_stdout == [] and result.log_lines == ["launcher: application_7_0001 finished with FAILED"]
+    assert "only the launcher log could be shown" in result.driver_log_note
+    assert result.as_dict()["driver_log_note"] == result.driver_log_note
