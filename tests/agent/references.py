@@ -20,7 +20,8 @@ from tests.agent.expand import Job, Plan, Stage, Step
 
 MACRO = re.compile(r"\$\(([A-Za-z0-9_.\-]+)\)")
 STAGE_OUTPUT = re.compile(r"stageDependencies\.(\w+)\.(\w+)\.outputs\['([\w.]+)'\]")
-JOB_RESULT = re.compile(r"dependencies\.(\w+)\.(result|outputs)")
+JOB_RESULT = re.compile(r"(?<![\w.])dependencies\.(\w+)\.(result|outputs)")
+JOB_OUTPUT = re.compile(r"(?<![\w.])dependencies\.(\w+)\.outputs\['([\w.]+)'\]")
 _GROUP = re.compile(r"az pipelines variable-group create --name (\S+)[^\n]*?--variables((?:\s*\\\n|\s+[\w]+=\S+)+)")
 
 
@@ -100,8 +101,13 @@ def _check_job(plan: Plan, stage: Stage, job: Job, repo: Path, known: set[str]) 
     job_known = set(known) | {k.lower() for k in (job.body.get("variables") or {})}
     runtime = _strings(job.body.get("variables") or {}) + _strings(job.body.get("strategy") or {})
     runtime += _strings(job.body.get("condition") or "") + _strings(stage.condition or "")
+    names = [j.name for j in stage.jobs]
+    problems += [f"{where}: dependsOn names no job {d} of stage {stage.name}" for d in job.depends_on if d not in names]
     for text in runtime:
         problems += _check_stage_outputs(plan, stage, text, repo, where)
+        for src_job, ref in JOB_OUTPUT.findall(text):
+            if src_job in names and src_job in job.depends_on:
+                problems += _check_output(next(j for j in stage.jobs if j.name == src_job), ref, repo, where)
         for name, _ in JOB_RESULT.findall(text):
             if name not in [j.name for j in stage.jobs]:
                 problems.append(f"{where}: dependencies.{name} names no job of stage {stage.name}")
@@ -131,19 +137,22 @@ def _check_stage_outputs(plan: Plan, stage: Stage, text: str, repo: Path, where:
         if src_job not in jobs:
             problems.append(f"{where}: stageDependencies.{src_stage}.{src_job}: no such job")
             continue
-        job = jobs[src_job]
-        parts = ref.split(".")
-        if job.deployment:  # runOnce deployment outputs are prefixed by the job name
-            if len(parts) != 3 or parts[0] != src_job:
-                problems.append(f"{where}: {ref!r}: a runOnce deployment's output is '{src_job}.<step>.<var>'")
-                continue
-            parts = parts[1:]
-        if len(parts) != 2:
-            problems.append(f"{where}: {ref!r} is not '<step>.<var>'")
-            continue
-        steps = {s.name: s for s in job.steps if s.name}
-        if parts[0] not in steps:
-            problems.append(f"{where}: {ref!r}: {src_stage}.{src_job} has no step named {parts[0]}")
-        elif parts[1] not in step_outputs(steps[parts[0]], repo):
-            problems.append(f"{where}: {ref!r}: step {parts[0]} does not set the output {parts[1]}")
+        problems += _check_output(jobs[src_job], ref, repo, where)
     return problems
+
+
+def _check_output(job: Job, ref: str, repo: Path, where: str) -> list[str]:
+    """``ref`` ('<step>.<var>', or '<job>.<step>.<var>' for a runOnce deployment) names an output ``job`` sets."""
+    parts = ref.split(".")
+    if job.deployment:  # runOnce deployment outputs are prefixed by the job name
+        if len(parts) != 3 or parts[0] != job.name:
+            return [f"{where}: {ref!r}: a runOnce deployment's output is '{job.name}.<step>.<var>'"]
+        parts = parts[1:]
+    if len(parts) != 2:
+        return [f"{where}: {ref!r} is not '<step>.<var>'"]
+    steps = {s.name: s for s in job.steps if s.name}
+    if parts[0] not in steps:
+        return [f"{where}: {ref!r}: {job.name} has no step named {parts[0]}"]
+    if parts[1] not in step_outputs(steps[parts[0]], repo):
+        return [f"{where}: {ref!r}: step {parts[0]} does not set the output {parts[1]}"]
+    return []

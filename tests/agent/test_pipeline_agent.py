@@ -32,16 +32,16 @@ def _plan(path: Path = PIPELINE, *, branch: str = "refs/heads/main", **parameter
     return expand_pipeline(path, dict(parameters), {"Build.SourceBranch": branch, "Build.Reason": "Manual"})
 
 
-def _documented_stages() -> dict[str, list[str]]:
-    """The stage table of docs/deploy-azure.md section 4: mode -> stage names (and '+Report')."""
+def _documented_flow() -> dict[str, list[str]]:
+    """The table of docs/deploy-azure.md section 4: mode -> stages, with the Deliver stage's jobs in []."""
     out: dict[str, list[str]] = {}
-    for mode, stages in re.findall(r"^\| `(\w+)`[^|]*\| (.+?) \|$", DOCS.read_text(encoding="utf-8"), re.M):
-        if stages.startswith("Build only"):
+    for mode, flow in re.findall(r"^\| `(\w+)`[^|]*\| (.+?) \|$", DOCS.read_text(encoding="utf-8"), re.M):
+        if flow.startswith("Build only"):
             out[mode] = ["Build"]
             continue
-        names = [re.sub(r"\s*\(.*", "", part).strip() for part in stages.split("→")]
-        names = [n.replace(" + Report", "") for n in names]
-        out[mode] = names + (["+Report"] if "+ Report" in stages else [])
+        stages, _, jobs = flow.partition("[")
+        names = [n.strip() for n in stages.split("→")]
+        out[mode] = names + [re.sub(r"\s*\(.*", "", j).strip() for j in jobs.split("]")[0].split("→")]
     return out
 
 
@@ -59,13 +59,26 @@ def _variables(plan: Plan, work: Path, environment: str, branch: str = "refs/hea
 @pytest.mark.parametrize("mode", MODES)
 def test_the_expanded_stages_are_what_the_docs_say(mode: str) -> None:
     plan = _plan(pipelineMode=mode)
-    stages = [s.name for s in plan.stages]
-    if any(j.name == "Report" for s in plan.stages for j in s.jobs):
-        stages.append("+Report")
-    assert stages == _documented_stages()[mode]
-    # every stage after Build waits for the one before it (no layer runs beside the layer it reads)
-    for before, after in zip(plan.stages, plan.stages[1:], strict=False):
-        assert before.name in after.depends_on, (after.name, after.depends_on)
+    flow = [s.name for s in plan.stages]
+    if mode != "ValidationOnly":
+        deliver = plan.stage("Deliver")
+        flow += ["Publish" if j.name == "PublishArtifacts" else j.name for j in deliver.jobs]
+        # each job waits for the one before it (no layer runs beside the layer it reads) and for Publish
+        for before, after in zip(deliver.jobs, deliver.jobs[1:], strict=False):
+            assert before.name in after.depends_on and "PublishArtifacts" in after.depends_on, after.name
+    assert flow == _documented_flow()[mode]
+
+
+def test_everything_that_touches_the_lake_is_one_stage_on_the_locked_environment() -> None:
+    """The environment's exclusive lock is per stage: one stage holds it for the whole run."""
+    plan = _plan(pipelineMode="FullPipeline", environment="test")
+    assert [s.name for s in plan.stages] == ["Build", "Deliver"]
+    deliver = plan.stage("Deliver")
+    assert deliver.body["lockBehavior"] == "sequential" and plan.root["lockBehavior"] == "sequential"
+    (deployment,) = [j for j in deliver.jobs if j.deployment]
+    assert deployment.body["environment"] == "medallion-test"
+    assert not any(j.deployment for s in plan.stages if s.name != "Deliver" for j in s.jobs)
+    assert "holds for the whole `Deliver` stage" in DOCS.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("environment", ["dev", "test", "prod"])
@@ -79,7 +92,7 @@ def test_every_macro_and_output_reference_resolves(mode: str, environment: str) 
 def test_the_reference_check_catches_a_step_that_sets_no_output(tmp_path: Path) -> None:
     copy = tmp_path / "azure-pipelines"
     shutil.copytree(PIPELINE.parent, copy)
-    publish = copy / "templates" / "publish-stage.yml"
+    publish = copy / "templates" / "deliver-stage.yml"
     publish.write_text(publish.read_text(encoding="utf-8").replace("name: plan\n", "name: plans\n"))
     synapse = copy / "templates" / "synapse-job.yml"
     synapse.write_text(synapse.read_text(encoding="utf-8").replace("$(dataset)", "$(datset)"))
@@ -88,6 +101,12 @@ def test_the_reference_check_catches_a_step_that_sets_no_output(tmp_path: Path) 
                                     {"dataset"}))
     assert "has no step named plan" in problems
     assert "undefined $(datset)" in problems
+    report = copy / "templates" / "report-job.yml"
+    report.write_text(report.read_text(encoding="utf-8").replace("      - PublishArtifacts\n", "", 1))
+    plan = _plan(copy / "azure-pipelines.yml", pipelineMode="BronzeOnly")
+    problems = "\n".join(check_plan(plan, REPO, documented_groups(DOCS), set(hosted_variables(Path("/w"))),
+                                    {"dataset"}))
+    assert "Deliver.Report: reads dependencies.PublishArtifacts without dependsOn: PublishArtifacts" in problems
 
 
 def test_what_the_expander_does_not_understand_fails_loudly(tmp_path: Path) -> None:
