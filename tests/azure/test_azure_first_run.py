@@ -126,3 +126,21 @@ def test_when_the_history_server_never_has_them_the_wait_is_bounded_and_said() -
     assert result.driver_stdout == [] and result.log_lines == ["launcher: application_7_0001 finished with FAILED"]
     assert "only the launcher log could be shown" in result.driver_log_note
     assert result.as_dict()["driver_log_note"] == result.driver_log_note
+
+
+# --------------------------------------------------------------------------- preflight covers every dependency
+
+
+def test_preflight_checks_every_runtime_dependency_of_the_wheel() -> None:
+    """Before, Jinja2/MarkupSafe (the report job) were not checked: a pool without them failed the Report job."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("preflight_job", REPO / "jobs" / "preflight_job.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    checked = {dist.lower() for dist, _ in module.DEPENDENCIES}
+    tree = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
+    install = next(n.value for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "install_requires")
+    required = {Requirement(e.value).name.lower() for e in install.elts}
+    assert required <= checked, required - checked
+    assert {"markupsafe", "pyspark", "delta-spark", "medallion"} <= checked
