@@ -144,3 +144,11 @@ def test_preflight_checks_every_runtime_dependency_of_the_wheel() -> None:
     required = {Requirement(e.value).name.lower() for e in install.elts}
     assert required <= checked, required - checked
     assert {"markupsafe", "pyspark", "delta-spark", "medallion"} <= checked
+
+
+def test_the_docs_name_one_identity_for_abfss_in_the_batch_and_the_script_grants_it() -> None:
+    docs = (REPO / "docs" / "deploy-azure.md").read_text(encoding="utf-8")
+    assert docs.count("One identity reads and writes `abfss://` inside the batch: the submitter") == 1
+    assert "Grant both if unsure" not in docs and "scripts/setup-azure-environment.sh" in docs
+    script = (REPO / "scripts" / "setup-azure-environment.sh").read_text(encoding="utf-8")
+    assert 'grant_storage_role "Storage Blob Data Contributor"' in script and "assignee-object-id \"${principal}\"" in script
