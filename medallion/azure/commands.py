@@ -29,6 +29,7 @@ from medallion.azure import livy
 from medallion.azure.bundle import build_dependency_archive
 from medallion.azure.credentials import CREDENTIAL_KINDS, build_credential
 from medallion.azure.devops import ado_group, ado_logissue, ado_set_output, check_failure_issues, neutralize_log_line
+from medallion.azure.gate import add_gate_parser
 from medallion.azure.livy import Outcome, monitoring_url
 from medallion.azure.payload import DEPS_ARCHIVE, BatchSpec, build_payload
 from medallion.azure.polling import run_batch
@@ -154,6 +155,7 @@ def add_parsers(subparsers: Any) -> None:
     datasets.add_argument("--select", default="", help="comma- or space-separated names (empty: all)")
     _common(datasets)
     datasets.set_defaults(handler=datasets_command)
+    add_gate_parser(subparsers, _common)  # medallion/azure/gate.py
 
 
 def _common(parser: argparse.ArgumentParser, *, credential: bool = False) -> None:

@@ -228,3 +228,27 @@ def test_a_rerun_build_makes_the_same_wheel(build_run: JobResult, tmp_path: Path
     second = sorted(Path(rerun.variables["Build.ArtifactStagingDirectory"], "wheel").glob("*.whl"))
     assert [p.name for p in first] == [p.name for p in second] and len(first) == 1
     assert first[0].read_bytes() == second[0].read_bytes()
+
+
+def test_a_layer_job_runs_after_a_failed_one_and_each_leg_is_gated() -> None:
+    """One dataset's failed bronze no longer skips every dataset's silver (the job's condition), only its own
+    (the gate step sets skipSubmit, the submit step's condition)."""
+    from tests.agent.expressions import evaluate
+
+    deliver = _plan(pipelineMode="FullPipeline").stage("Deliver")
+    jobs = {j.name: j for j in deliver.jobs}
+    assert "condition" not in jobs["Preflight"].body  # the first: default succeeded()
+    status = {"succeeded": False, "failed": True, "succeededOrFailed": True, "always": True, "canceled": False}
+    context = {"dependencies": {"PublishArtifacts": {"result": "Succeeded"}, "Bronze": {"result": "Failed"}}}
+    for name, after in (("Bronze", "preflight"), ("Silver", "preflight,bronze"), ("Gold", "preflight,silver"),
+                        ("Check", "preflight,bronze,silver,gold")):
+        job = jobs[name]
+        assert evaluate(job.body["condition"], context, status) is True, name
+        gate = next(s for s in job.steps if s.name == "gate")
+        assert f"--after '{after}'" in gate.body["inputs"]["inlineScript"]
+        submit = next(s for s in job.steps if s.name == "submit")
+        for skip, runs in (("true", False), ("", True)):
+            assert evaluate(submit.body["condition"], {"variables": {"skipSubmit": skip}},
+                            {**status, "succeeded": True}) is runs
+    publish_failed = {"dependencies": {"PublishArtifacts": {"result": "Failed"}}}
+    assert evaluate(jobs["Silver"].body["condition"], publish_failed, status) is False

@@ -152,3 +152,63 @@ def test_the_docs_name_one_identity_for_abfss_in_the_batch_and_the_script_grants
     assert "Grant both if unsure" not in docs and "scripts/setup-azure-environment.sh" in docs
     script = (REPO / "scripts" / "setup-azure-environment.sh").read_text(encoding="utf-8")
     assert 'grant_storage_role "Storage Blob Data Contributor"' in script and "assignee-object-id \"${principal}\"" in script
+
+
+# --------------------------------------------------------------------------- one dataset's failure stays its own
+
+
+class _Pool:
+    """A pool's batch list (Livy GET /batches), in pages, as the gate reads it."""
+
+    def __init__(self, batches: list[dict]) -> None:
+        self.batches = batches
+        self.pages = 0
+
+    def list(self, *, start: int = 0, size: int = 20) -> dict:
+        self.pages += 1
+        return {"from": start, "total": len(self.batches), "sessions": self.batches[start:start + size]}
+
+
+def _batch(batch_id: int, dataset: str, layer: str, state: str, build: str = "4242", env: str = "dev") -> dict:
+    return {"id": batch_id, "state": state, "tags": {"medallion.pipeline": dataset, "medallion.layer": layer,
+                                                     "medallion.environment": env, "ado.buildId": build}}
+
+
+def test_a_failed_dataset_blocks_only_its_own_later_layers_and_the_gold_that_reads_it() -> None:
+    from medallion.azure.gate import blocked_by, required_batches
+
+    pool = _Pool([_batch(1, "orders", "preflight", "success"), _batch(2, "customers", "preflight", "success"),
+                  _batch(3, "orders", "bronze", "dead"), _batch(4, "customers", "bronze", "success"),
+                  _batch(5, "customers", "silver", "success"), _batch(6, "orders", "bronze", "success", build="4241"),
+                  *[_batch(100 + i, "other", "bronze", "success") for i in range(150)]])
+
+    def blocked(dataset: str, layer: str, after: list[str]) -> list[str]:
+        wanted = required_batches(dataset, layer, after, REPO / "conf")
+        return blocked_by(pool, build_id="4242", environment="dev", wanted=wanted)
+
+    assert blocked("customers", "silver", ["preflight", "bronze"]) == []
+    assert blocked("orders", "silver", ["preflight", "bronze"]) == ["bronze of orders ended dead (batch 3)"]
+    # customers' gold reads orders' silver, which never ran in this run: blocked; its own silver is fine
+    assert blocked("customers", "gold", ["preflight", "silver"]) == ["silver of orders has no batch in this run"]
+    assert pool.pages >= 2  # every page of the pool's list was read
+    # a re-run of the failed job: the newest batch of this run counts
+    pool.batches.append(_batch(200, "orders", "bronze", "success"))
+    assert blocked("orders", "silver", ["preflight", "bronze"]) == []
+
+
+def test_the_gate_command_sets_skip_submit_for_a_blocked_leg(monkeypatch, capsys) -> None:
+    from medallion.azure import commands
+    from tests.azure.helpers import run_cli
+
+    pool = _Pool([_batch(1, "orders", "preflight", "success"), _batch(3, "orders", "bronze", "dead")])
+    monkeypatch.setattr(commands, "_client", lambda args: pool)
+    monkeypatch.setenv("BUILD_BUILDID", "4242")
+    argv = ["gate", "--endpoint", "http://pool", "--pool", "p", "--layer", "silver", "--pipeline", "orders",
+            "--env", "dev", "--after", "preflight,bronze", "--conf-dir", str(REPO / "conf"), "--ado"]
+    assert run_cli(argv) == 0
+    out = capsys.readouterr().out
+    assert "##vso[task.setvariable variable=skipSubmit]true" in out
+    assert "##vso[task.logissue type=warning]silver of orders skipped: bronze of orders ended dead" in out
+    pool.batches[1]["state"] = "success"
+    assert run_cli(argv) == 0
+    assert "skipSubmit" not in capsys.readouterr().out
