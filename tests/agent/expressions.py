@@ -195,6 +195,8 @@ class _Parser:
             if not isinstance(value, Mapping):
                 raise ExpressionError(f"{self.text!r}: {path} reads a property of a non-object")
             match = [k for k in value if k.lower() == key.lower()]  # property names are case-insensitive
+            if not match and path.split(".", 1)[0] == "variables":
+                return None  # an undefined variable is null (Azure), e.g. one a step sets only sometimes
             if not match:
                 raise ExpressionError(f"{self.text!r}: {path} is not defined")
             value = value[match[0]]

@@ -12,6 +12,7 @@ runtime ``$[ ]`` variables, matrices, deployment lifecycle hooks, timeouts, cont
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ TASK_INPUTS: dict[str, tuple[set[str], set[str]]] = {
     "PublishPipelineArtifact@1": ({"targetPath", "artifact", "publishLocation"}, {"targetPath"}),
 }
 _VSO = re.compile(r"##vso\[([\w.]+)([^\]]*)\](.*)")
+_RUNTIME = re.compile(r"\$\[\s*(?:stageDependencies\.\w+|dependencies)\.(?P<job>\w+)\.outputs\['(?P<ref>[\w.]+)'\]\s*\]")
 
 
 def hosted_variables(work: Path, *, branch: str = "refs/heads/main", reason: str = "IndividualCI",
@@ -133,6 +135,7 @@ class HostedAgent:
         self.variables = dict(variables)
         self.path_prepend = list(path_prepend)
         self.outputs: dict[str, str] = {}
+        self.job_prefix = ""
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "JAVA_HOME", "USER")}
@@ -143,10 +146,31 @@ class HostedAgent:
         env["TF_BUILD"] = "True"
         return env
 
-    def run(self, job: Job) -> JobResult:
+    def runtime_value(self, text: str, upstream: dict[str, JobResult]) -> str:
+        """A ``$[ dependencies.J.outputs['...'] ]`` / ``stageDependencies.S.J.outputs[...]`` from earlier jobs."""
+        match = _RUNTIME.fullmatch(text.strip())
+        if not match:
+            raise ValueError(f"runtime expression {text!r} is not modelled by the local agent")
+        source, ref = match.group("job"), match.group("ref")
+        if source not in upstream or ref not in upstream[source].outputs:
+            raise ValueError(f"{text!r}: {source} set no output {ref} (it set {sorted(upstream.get(source, JobResult([], {}, {})).outputs)})")
+        return upstream[source].outputs[ref]
+
+    def run(self, job: Job, *, upstream: dict[str, JobResult] | None = None, leg: str | None = None) -> JobResult:
+        """Run ``job``'s steps; ``upstream`` resolves its ``$[ ]`` variables and matrix, ``leg`` picks a matrix leg."""
+        upstream = upstream or {}
+        self.job_prefix = f"{job.name}." if job.deployment else ""
         for folder in ("s", "a", "b", "_temp", "TestResults"):
             (self.work / folder).mkdir(parents=True, exist_ok=True)
-        self.variables.update({str(k): str(v) for k, v in (job.body.get("variables") or {}).items()})
+        for key, value in (job.body.get("variables") or {}).items():
+            text = str(value)
+            self.variables[str(key)] = self.runtime_value(text, upstream) if text.strip().startswith("$[") else text
+        matrix = (job.body.get("strategy") or {}).get("matrix")
+        if matrix is not None:
+            legs = json.loads(self.runtime_value(matrix, upstream)) if isinstance(matrix, str) else matrix
+            if leg not in legs:
+                raise ValueError(f"job {job.name}: no matrix leg {leg!r} (legs: {sorted(legs)})")
+            self.variables.update({str(k): str(v) for k, v in legs[leg].items()})
         results: list[StepResult] = []
         failed = False
         for step in job.steps:
@@ -204,7 +228,7 @@ class HostedAgent:
                 if not step.name:
                     result.issues.append(("warning", f"output {name} set by a step without name:"))
                     return
-                self.outputs[f"{step.name}.{name}"] = data
+                self.outputs[f"{self.job_prefix}{step.name}.{name}"] = data
                 self.variables[f"{step.name}.{name}"] = data
             else:
                 self.variables[name] = data
@@ -243,9 +267,12 @@ class HostedAgent:
         script = self.work / "s" / "scripts" / Path(str(path)).name
         if not script.is_file():
             return [f"{path}: no such script in the checkout"]
-        declared = set(re.findall(r"\]\s*\$(\w+)", script.read_text(encoding="utf-8").split("#>")[-1]))
-        return [f"{script.name} declares no parameter -{p}" for p in re.findall(r"(?<![\w-])-(\w+)", text)
-                if p not in declared]
+        block = script.read_text(encoding="utf-8").split("#>")[-1]
+        declared = set(re.findall(r"\]\s*\$(\w+)", block))
+        mandatory = set(re.findall(r"\[Parameter\(Mandatory\)\][^$]*\$(\w+)", block))
+        passed = re.findall(r"(?<![\w-])-(\w+)", text)
+        return [f"{script.name} declares no parameter -{p}" for p in passed if p not in declared] + \
+            [f"{script.name}: mandatory -{p} not passed" for p in sorted(mandatory - set(passed))]
 
     def _pwsh(self, step: Step) -> StepResult:
         return StepResult(step.display, "pwsh", "Skipped", reason="PowerShell: parser check and Pester on the agent")

@@ -48,3 +48,9 @@ def test_status_functions_in_conditions() -> None:
     status = {"succeeded": False, "failed": True, "succeededOrFailed": True, "always": True, "canceled": False}
     assert evaluate("or(canceled(), failed())", CTX, status) is True
     assert evaluate("succeeded()", CTX, status) is False
+
+
+def test_an_undefined_variable_is_null_but_an_undefined_parameter_is_an_error() -> None:
+    assert evaluate("ne(variables['skipSubmit'], 'true')", CTX) is True
+    with pytest.raises(ExpressionError):
+        evaluate("parameters.nope", CTX)

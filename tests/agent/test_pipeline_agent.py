@@ -9,6 +9,7 @@ Everything else (ruff, `medallion datasets`/`validate`, `python -m build`) runs 
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -252,3 +253,34 @@ def test_a_layer_job_runs_after_a_failed_one_and_each_leg_is_gated() -> None:
                             {**status, "succeeded": True}) is runs
     publish_failed = {"dependencies": {"PublishArtifacts": {"result": "Failed"}}}
     assert evaluate(jobs["Silver"].body["condition"], publish_failed, status) is False
+
+
+def test_the_deliver_jobs_run_on_the_agent_up_to_the_azure_steps(build_run: JobResult, tmp_path: Path,
+                                                                 stand_ins: Path) -> None:
+    """Publish's `plan` step sets the matrix as the agent reads it; a Silver leg gets its variables from it and
+    from Publish's outputs; the Azure tasks pass the parameters their scripts declare (all mandatory ones)."""
+    plan = _plan(pipelineMode="FullPipeline", environment="dev")
+    jobs = {j.name: j for j in plan.stage("Deliver").jobs}
+    wheel_dir = Path(build_run.variables["Build.ArtifactStagingDirectory"]) / "wheel"
+
+    def agent(name: str) -> HostedAgent:
+        shutil.copytree(wheel_dir, tmp_path / name / "wheel")  # what the skipped `download: current` fetches
+        return HostedAgent(tmp_path / name, REPO, _variables(plan, tmp_path / name, "dev"),
+                           path_prepend=[stand_ins, BIN])
+
+    publish = agent("publish").run(jobs["PublishArtifacts"])
+    assert publish.succeeded, [(s.display, s.reason, s.output[-1500:]) for s in publish.steps]
+    assert json.loads(publish.outputs["PublishArtifacts.plan.matrix"]) == {
+        "customers": {"dataset": "customers"}, "orders": {"dataset": "orders"}}
+    assert publish.step("Publish-MedallionArtifacts.ps1").reason == "AzurePowerShell@5: needs Azure"
+    # what Publish-MedallionArtifacts.ps1 (medallion publish) sets on Azure
+    publish.outputs["PublishArtifacts.publish.artifactRoot"] = "abfss://artifacts@stmedalliondev.dfs.core.windows.net/medallion/20261207.1"
+    publish.outputs["PublishArtifacts.publish.wheelName"] = next(wheel_dir.glob("*.whl")).name
+
+    leg = agent("silver").run(jobs["Silver"], upstream={"PublishArtifacts": publish}, leg="orders")
+    assert leg.succeeded, [(s.display, s.reason) for s in leg.steps]
+    assert leg.variables["dataset"] == "orders" and leg.variables["wheelName"].endswith(".whl")
+    status = {s.display: (s.status, s.reason) for s in leg.steps}
+    assert status["Did preflight,bronze of $(dataset) succeed in this run?"] == ("Skipped", "AzureCLI@2: needs Azure")
+    assert status["Submit silver $(dataset)"] == ("Skipped", "AzurePowerShell@5: needs Azure")
+    assert status["Cancel the batch (cleanup)"][0] == "NotRun"
