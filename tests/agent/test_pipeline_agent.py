@@ -284,3 +284,19 @@ def test_the_deliver_jobs_run_on_the_agent_up_to_the_azure_steps(build_run: JobR
     assert status["Did preflight,bronze of $(dataset) succeed in this run?"] == ("Skipped", "AzureCLI@2: needs Azure")
     assert status["Submit silver $(dataset)"] == ("Skipped", "AzurePowerShell@5: needs Azure")
     assert status["Cancel the batch (cleanup)"][0] == "NotRun"
+
+
+def test_a_task_missing_a_mandatory_script_parameter_fails(tmp_path: Path) -> None:
+    from tests.agent.expand import Step
+
+    plan = _plan(pipelineMode="BronzeOnly")
+    (publish,) = [j for j in plan.stage("Deliver").jobs if j.deployment]
+    task = next(s for s in publish.steps if s.name == "publish")
+    agent = HostedAgent(tmp_path, REPO, _variables(plan, tmp_path, "dev"))
+    agent._checkout(Step("checkout", {"checkout": "self"}))
+    assert agent._task(task).status == "Skipped"
+    inputs = {**task.body["inputs"], "ScriptArguments": task.body["inputs"]["ScriptArguments"].replace(
+        "-Version '$(artifactVersion)'", "-Versoin '$(artifactVersion)'")}
+    result = agent._task(Step("task", {**task.body, "inputs": inputs}))
+    assert result.status == "Failed"
+    assert "declares no parameter -Versoin" in result.reason and "mandatory -Version not passed" in result.reason
