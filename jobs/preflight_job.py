@@ -154,8 +154,15 @@ def probe_storage(spark, env, pipeline) -> list[str]:  # noqa: ANN001
         say(f"preflight: wrote and deleted {probe}")
     except Exception as err:  # noqa: BLE001
         problems.append(_refused("write", probe, who, err))
-        return problems
+    return problems
 
+
+def probe_delta(spark, env) -> list[str]:  # noqa: ANN001
+    """Write, read back and delete a real Delta table under the lakehouse root (what every layer does)."""
+    problems = []
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    who = identity(spark)
     table = f"{env.lakehouse_root.rstrip('/')}/_preflight/delta-{uuid.uuid4().hex}"
     try:
         spark.range(3).write.format("delta").save(table)
@@ -219,6 +226,8 @@ def main(argv: list[str]) -> int:
             + " -> the batch must set spark.executorEnv.PYTHONPATH=deps (medallion submit does)")
         return 1
     problems = check_delta_session(spark) + probe_storage(spark, env, pipeline)
+    if not problems:
+        problems = probe_delta(spark, env)
     if problems:
         say(f"preflight: FAILED {len(problems)} check(s)")
         return 1
