@@ -36,11 +36,11 @@ setup(
     ],
     extras_require={
         "spark": ["pyspark>=3.5.0,<3.6", "delta-spark>=3.2.0,<3.3"],
-        "azure": ["azure-identity>=1.15", "azure-storage-file-datalake>=12.14", "requests>=2.31"],
+        "azure": ["azure-identity>=1.17", "azure-storage-file-datalake>=12.14", "requests>=2.31"],
         "dev": [
             "pyspark>=3.5.0,<3.6",
             "delta-spark>=3.2.0,<3.3",
-            "azure-identity>=1.15",
+            "azure-identity>=1.17",
             "azure-storage-file-datalake>=12.14",
             "requests>=2.31",
             "azure-synapse-spark>=0.7",

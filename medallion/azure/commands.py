@@ -29,6 +29,7 @@ from medallion.azure import fabric, livy
 from medallion.azure.bundle import build_dependency_archive
 from medallion.azure.credentials import CREDENTIAL_KINDS, build_credential
 from medallion.azure.devops import ado_group, ado_logissue, ado_set_output, check_failure_issues, neutralize_log_line
+from medallion.azure.gate import add_gate_parser
 from medallion.azure.livy import Outcome, monitoring_url
 from medallion.azure.payload import DEPS_ARCHIVE, BatchSpec, build_payload
 from medallion.azure.polling import run_batch
@@ -160,6 +161,7 @@ def add_parsers(subparsers: Any) -> None:
     datasets.add_argument("--select", default="", help="comma- or space-separated names (empty: all)")
     _common(datasets)
     datasets.set_defaults(handler=datasets_command)
+    add_gate_parser(subparsers, _common)  # medallion/azure/gate.py
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
@@ -474,6 +476,8 @@ def _report(result: Any, args: argparse.Namespace, ado: bool) -> None:
             _emit(ado_logissue("error", message))
         _emit(json.dumps(result.as_dict()))
         return
+    if result.outcome is not Outcome.SUCCEEDED and result.driver_log_note:
+        _emit(ado_logissue("warning", result.driver_log_note) if ado else f"note: {result.driver_log_note}")
     if result.outcome is not Outcome.SUCCEEDED:
         sections = [(f"Launcher log of {what}, last {len(result.log_lines)} lines", result.log_lines),
                     (f"Driver stderr of {what} (appId {result.app_id}), last {len(result.driver_stderr)} lines",

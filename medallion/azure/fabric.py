@@ -103,6 +103,12 @@ class FabricLivyClient(LivyClient):
         self.lakehouse_id = _guid(lakehouse_id, "lakehouse-id")
         super().__init__(endpoint, self.lakehouse_id, credential, **options)
 
+    def _forbidden(self, body: str, about: str) -> str:
+        from medallion.azure.forbidden import error_code
+
+        code = error_code(body)[0] or "no error code"
+        return f"the identity is signed in but lacks a role ({code}): it needs {self.ROLE_HINT} ({about})"
+
     def _batches_url(self) -> str:
         return batches_url(self.endpoint, self.workspace_id, self.lakehouse_id)
 

@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from medallion.azure.credentials import SYNAPSE_SCOPE, AccessTokenLike, TokenCredential, describe_token
 from medallion.errors import ConfigError, RunError
@@ -263,15 +263,18 @@ class LivyClient:
             except ValueError as err:
                 raise LivyError(f"{method} {url} answered non-JSON content") from err
 
+    def _forbidden(self, body: str, about: str) -> str:
+        """Why the service answered 403: its firewall (the client IP) or a missing role, its code quoted."""
+        from medallion.azure.forbidden import explain_forbidden
+
+        workspace = (urlsplit(self.endpoint).hostname or "<workspace>").split(".", 1)[0]
+        return explain_forbidden(body, service="synapse", resource=workspace, identity=f"the identity ({about})")
+
     def _auth_error(self, method: str, url: str, status: int, token: AccessTokenLike, response: Any) -> LivyAuthError:
         about = describe_token(token.token)
         source = type(self._credential).__name__
-        if status == 403:
-            return LivyAuthError(
-                f"{method} {url} -> HTTP 403: the identity is signed in but lacks a role: it needs {self.ROLE_HINT} "
-                f"({about})",
-                status=403,
-            )
+        if status == 403:  # a firewall refusing the agent's IP also answers 403: the service's code tells
+            return LivyAuthError(f"{method} {url} -> HTTP 403: {self._forbidden(response.text or '', about)}", status=403)
         expired = bool(token.expires_on) and token.expires_on <= time.time()
         if expired:
             hint = ("the token expired and this credential cannot renew it; in Azure Pipelines map "

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from medallion.azure.livy import LivyClient, LivyError, Outcome, cancel_batch, classify, fetch_log
+from medallion.azure.livy import LivyAuthError, LivyClient, LivyError, Outcome, cancel_batch, classify, fetch_log
 from medallion.errors import RunError
 
 __all__ = [
@@ -62,6 +62,7 @@ class SubmitResult:
     driver_stderr: list[str] = field(default_factory=list)
     driver_stdout: list[str] = field(default_factory=list)
     poll_errors: int = 0
+    driver_log_note: str = ""  # set when the history server served no (or not every) driver log in time
 
     @property
     def failure(self) -> str:
@@ -87,6 +88,7 @@ class SubmitResult:
             "log": list(self.log_lines),
             "driver_stderr": list(self.driver_stderr),
             "driver_stdout": list(self.driver_stdout),
+            "driver_log_note": self.driver_log_note,
         }
 
 
@@ -100,6 +102,8 @@ def run_batch(
     sleep: Callable[[float], None] = time.sleep,
     on_created: Callable[[Mapping[str, Any]], None] | None = None,
     stderr_tail: int = _STDERR_TAIL,
+    driver_log_wait: float = 180.0,
+    driver_log_interval: float = 15.0,
 ) -> SubmitResult:
     """Create a batch and poll it until a terminal state or the timeout.
 
@@ -107,7 +111,10 @@ def run_batch(
     ``TIMED_OUT``), an authentication failure, any other error, and ``KeyboardInterrupt`` / a signal
     turned into an exception by the caller. Transient poll errors (connection, 429, 5xx) are logged and
     polling goes on until the deadline. On failure, the launcher's log lines and the last ``stderr_tail``
-    lines of the driver's stderr and stdout (with the last Python traceback) are fetched.
+    lines of the driver's stderr and stdout (with the last Python traceback) are fetched; the history server
+    may publish them a while after the terminal state, so they are asked for again every
+    ``driver_log_interval`` seconds for at most ``driver_log_wait`` seconds (``driver_log_note`` says when
+    only the launcher log could be shown).
 
     Raises:
         BatchAborted: polling stopped on an error before the batch ended (it names the batch and whether
@@ -159,19 +166,20 @@ def run_batch(
     if not ended:
         cancelled = cancel_batch(client, batch_id)
         lines = _safe_log(client, batch_id, None)
+        err_lines, out_lines, note = _driver_logs(client, batch_id, app_id, stderr_tail, wait=driver_log_wait,
+                                                  interval=driver_log_interval, clock=clock, sleep=sleep)
         return SubmitResult(batch_id, name, str(batch.get("state") or ""), batch.get("result"), Outcome.TIMED_OUT,
-                            elapsed, app_id, lines, cancelled=cancelled,
-                            driver_stderr=_driver_log(client, batch_id, app_id, "stderr", stderr_tail),
-                            driver_stdout=_driver_log(client, batch_id, app_id, "stdout", stderr_tail),
-                            poll_errors=poll_errors)
+                            elapsed, app_id, lines, cancelled=cancelled, driver_stderr=err_lines,
+                            driver_stdout=out_lines, poll_errors=poll_errors, driver_log_note=note)
     if outcome is Outcome.SUCCEEDED:
         return SubmitResult(batch_id, name, str(batch.get("state")), batch.get("result"), outcome, elapsed, app_id,
                             poll_errors=poll_errors)
+    lines = _safe_log(client, batch_id, batch)
+    err_lines, out_lines, note = _driver_logs(client, batch_id, app_id, stderr_tail, wait=driver_log_wait,
+                                              interval=driver_log_interval, clock=clock, sleep=sleep)
     return SubmitResult(batch_id, name, str(batch.get("state")), batch.get("result"), outcome, elapsed, app_id,
-                        _safe_log(client, batch_id, batch),
-                        driver_stderr=_driver_log(client, batch_id, app_id, "stderr", stderr_tail),
-                        driver_stdout=_driver_log(client, batch_id, app_id, "stdout", stderr_tail),
-                        poll_errors=poll_errors)
+                        lines, driver_stderr=err_lines, driver_stdout=out_lines, poll_errors=poll_errors,
+                        driver_log_note=note)
 
 
 def _safe_log(client: LivyClient, batch_id: int, batch: Mapping[str, Any] | None) -> list[str]:
@@ -182,16 +190,48 @@ def _safe_log(client: LivyClient, batch_id: int, batch: Mapping[str, Any] | None
         return []
 
 
-def _driver_log(client: LivyClient, batch_id: int, app_id: Any, stream: str, tail: int) -> list[str]:
+def _driver_text(client: LivyClient, batch_id: int, app_id: str, stream: str) -> tuple[str | None, bool]:
+    """(the stream's text or None, whether asking again can help)."""
+    try:
+        text = client.driver_log(batch_id, app_id, stream)
+    except LivyAuthError as err:  # a missing Synapse Monitoring Operator role does not heal by waiting
+        log.warning("could not fetch the driver %s of batch %s (%s): %s", stream, batch_id, app_id, err)
+        return None, False
+    except LivyError as err:  # 404 until the history server has the application, or a transient error
+        log.info("driver %s of batch %s (%s) not served yet: %s", stream, batch_id, app_id, err.status)
+        return None, True
+    return text, False  # served (an empty log is an answer too)
+
+
+def _driver_logs(client: LivyClient, batch_id: int, app_id: Any, tail: int, *, wait: float, interval: float,
+                 clock: Callable[[], float], sleep: Callable[[float], None]) -> tuple[list[str], list[str], str]:
+    """The driver's stderr and stdout excerpts, asked for until both come or ``wait`` seconds passed."""
     if not app_id:
         log.info("batch %s never got a Spark application id; no driver log to fetch", batch_id)
-        return []
-    try:
-        text = client.driver_log(batch_id, str(app_id), stream)
-    except LivyError as err:
-        log.warning("could not fetch the driver %s of batch %s (%s): %s", stream, batch_id, app_id, err)
-        return []
-    return stderr_excerpt(text.splitlines(), tail)
+        return [], [], "the batch never got a Spark application id: only the launcher log could be shown"
+    texts: dict[str, str | None] = {"stderr": None, "stdout": None}
+    retry = dict.fromkeys(texts, True)
+    deadline = clock() + wait
+    attempts = 0
+    while True:
+        attempts += 1
+        for stream in texts:
+            if texts[stream] is None and retry[stream]:
+                texts[stream], retry[stream] = _driver_text(client, batch_id, str(app_id), stream)
+        if not any(texts[s] is None and retry[s] for s in texts) or clock() >= deadline:
+            break
+        sleep(min(interval, max(deadline - clock(), 0.0)))
+    missing = [s for s, text in texts.items() if text is None]
+    note = ""
+    if len(missing) == 2:
+        note = (f"the Spark history server served no driver log for {app_id} after {attempts} attempt(s) over "
+                f"up to {wait:.0f} s: only the launcher log could be shown (Synapse Studio > Monitor has it later)")
+    elif missing:
+        note = f"the driver {missing[0]} of {app_id} was not served after {attempts} attempt(s) over up to {wait:.0f} s"
+    if note:
+        log.warning("%s", note)
+    return ([] if texts["stderr"] is None else stderr_excerpt(texts["stderr"].splitlines(), tail),
+            [] if texts["stdout"] is None else stderr_excerpt(texts["stdout"].splitlines(), tail), note)
 
 
 def stderr_excerpt(lines: list[str], tail: int = _STDERR_TAIL) -> list[str]:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medallion.azure.forbidden import azure_error_text
 from medallion.errors import ConfigError, RunError
 
 __all__ = [
@@ -209,7 +210,7 @@ def publish_artifacts(
         already = exists(final)
         same = already and "manifest.json" in files and _read(fs, f"{final}/manifest.json") == files["manifest.json"]
     except AzureError as err:
-        raise PublishError(f"cannot read {location.uri()}: {type(err).__name__}: {err}") from err
+        raise PublishError(f"cannot read {location.uri()}: {azure_error_text(err, account=location.account)}") from err
     if same:
         log.info("%s already holds these exact artifacts (same manifest); nothing to do", location.uri(version))
         return location.uri(version)
@@ -242,7 +243,7 @@ def publish_artifacts(
                 f"the previous version is left at {location.uri(aside.rsplit('/', 1)[-1])}: rename it back by hand"
                 if replaced else "nothing was changed")
         raise PublishError(
-            f"publishing to {location.uri(version)} failed ({kept}): {type(err).__name__}: {err}"
+            f"publishing to {location.uri(version)} failed ({kept}): {azure_error_text(err, account=location.account)}"
         ) from err
     if replaced:
         _remove_quietly(fs, aside)
@@ -289,7 +290,7 @@ def download_file(uri: str, dest: Path, *, credential: Any, **client_kwargs: Any
     try:
         data = fs.get_file_client(location.path).download_file().readall()
     except AzureError as err:
-        raise PublishError(f"cannot download {uri}: {type(err).__name__}: {str(err).splitlines()[0]}") from err
+        raise PublishError(f"cannot download {uri}: {azure_error_text(err, account=location.account)}") from err
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(data)
     log.info("downloaded %s (%s bytes) to %s", uri, len(data), dest)

@@ -108,28 +108,29 @@ def test_every_batch_job_has_a_named_submit_step_and_a_cleanup_step_on_cancel() 
 
 def test_the_wheel_name_and_artifact_root_come_from_publish_outputs() -> None:
     """Item 8: before, the submit steps rebuilt the wheel name from a second version constant."""
-    publish = _yaml("templates/publish-stage.yml")["stages"][0]["jobs"][0]
+    publish = _yaml("templates/deliver-stage.yml")["stages"][0]["jobs"][0]
     steps = publish["strategy"]["runOnce"]["deploy"]["steps"]
     assert any(s.get("name") == "publish" for s in steps) and any(s.get("name") == "plan" for s in steps)
     for template in ("templates/synapse-job.yml", "templates/report-job.yml"):
         variables = _yaml(template)["jobs"][0]["variables"]
         assert variables["wheelName"] == (
-            "$[ stageDependencies.Publish.PublishArtifacts.outputs['PublishArtifacts.publish.wheelName'] ]")
+            "$[ dependencies.PublishArtifacts.outputs['PublishArtifacts.publish.wheelName'] ]")
         assert variables["artifactRoot"] == (
-            "$[ stageDependencies.Publish.PublishArtifacts.outputs['PublishArtifacts.publish.artifactRoot'] ]")
+            "$[ dependencies.PublishArtifacts.outputs['PublishArtifacts.publish.artifactRoot'] ]")
     assert "WheelName      = '$(wheelName)'" in _text("templates/submit-steps.yml")
-    # every stage that reads Publish's outputs depends on Publish directly (stageDependencies needs it)
+    # every job that reads Publish's outputs depends on it directly (dependencies needs it; tests/agent checks
+    # this on the expanded plan)
     main = _text("azure-pipelines.yml")
-    assert main.count("- Publish\n") >= 5
+    assert _text("templates/deliver-stage.yml").count("- PublishArtifacts\n") >= 8
     assert "Build.BuildNumber)/medallion" not in main and "artifactRoot\n    value" not in main
 
 
 def test_validate_runs_in_the_build_stage_and_check_knows_the_mode() -> None:
     """Item 7: validate before any publish; the checks cover only the layers the mode ran."""
     build = _text("templates/build-stage.yml")
-    assert "medallion validate --pipeline" in build
+    assert "medallion validate --all" in build
     assert build.index("medallion validate") < build.index("python -m build --wheel")
-    main = _text("azure-pipelines.yml")
+    main = _text("templates/deliver-stage.yml")
     for mode, layers in (("FullPipeline", "bronze,silver,gold"), ("BronzeOnly", "bronze"), ("SilverOnly", "silver"),
                          ("GoldOnly", "gold")):
         block = main.split(f"eq(parameters.pipelineMode, '{mode}') }}}}:\n            checkLayers: ", 1)[1]
@@ -158,17 +159,18 @@ def test_production_safety() -> None:
 def test_every_dataset_runs_in_parallel_jobs_and_the_report_is_published() -> None:
     job = _yaml("templates/synapse-job.yml")["jobs"][0]
     assert job["strategy"]["matrix"] == (
-        "$[ stageDependencies.Publish.PublishArtifacts.outputs['PublishArtifacts.plan.matrix'] ]")
+        "$[ dependencies.PublishArtifacts.outputs['PublishArtifacts.plan.matrix'] ]")
     assert "pipeline: $(dataset)" in _text("templates/synapse-job.yml")
-    assert "medallion datasets --conf-dir conf" in _text("templates/publish-stage.yml")
+    assert "medallion datasets --conf-dir conf" in _text("templates/deliver-stage.yml")
     report = _yaml("templates/report-job.yml")["jobs"][0]
     assert report["variables"]["reportUri"] == "$(reportRoot)/report-$(Build.BuildId).html"
     steps = report["steps"]
     assert steps[0]["parameters"]["job"] == "report"
     assert "medallion download --source '$(reportUri)'" in steps[1]["inputs"]["inlineScript"]
     assert steps[2]["task"] == "PublishPipelineArtifact@1" and steps[2]["inputs"]["artifact"] == "medallion-report"
-    stages = _text("templates/synapse-stage.yml")
-    assert "stage: Preflight" in stages and "template: report-job.yml" in stages
+    stages = _text("templates/deliver-stage.yml")
+    assert "job: preflight" in stages and "template: report-job.yml" in stages
+    assert "job: Preflight" in _text("templates/synapse-job.yml")
 
 
 def test_the_build_ships_the_dependency_archive() -> None:

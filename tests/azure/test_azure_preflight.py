@@ -16,6 +16,7 @@ from medallion.azure.commands import TOKEN_ENV
 from medallion.azure.storage import collect_artifacts, publish_artifacts
 from tests.azure.helpers import TOKEN, FakeCredential, run_cli
 from tests.standins.adls_dfs import DfsStandIn
+from tests.standins.synapse_livy import DELTA_SUBMIT_ARGS, LOCAL_SUBMIT_ARGS, SynapseLivyStandIn
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
@@ -53,8 +54,17 @@ def token_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TF_BUILD", raising=False)
 
 
-def test_preflight_imports_everything_and_probes_storage(livy, built_wheel, built_deps, tmp_path, token_env,
+@pytest.fixture(scope="module")
+def delta_livy(tmp_path_factory: pytest.TempPathFactory):
+    """A Synapse stand-in whose batches have Delta, as a Synapse 3.5 pool does (one spark-submit with Delta)."""
+    root = tmp_path_factory.mktemp("adls-delta")
+    with SynapseLivyStandIn(root, submit_args=(*LOCAL_SUBMIT_ARGS, *DELTA_SUBMIT_ARGS), work_root=root / "_work") as server:
+        yield server
+
+
+def test_preflight_imports_everything_and_probes_storage(delta_livy, built_wheel, built_deps, tmp_path, token_env,
                                                         capsys) -> None:
+    livy = delta_livy
     landing, lake = tmp_path / "landing", tmp_path / "lake"
     shutil.copytree(REPO / "data" / "landing" / "orders", landing / "orders")
     root = _publish(livy, built_wheel, built_deps, tmp_path, f"name: pf\nlanding_root: {landing}\nlakehouse_root: {lake}\n")
@@ -62,11 +72,18 @@ def test_preflight_imports_everything_and_probes_storage(livy, built_wheel, buil
     batch = livy.batches[max(livy.batches)]
     stdout = (batch.workdir / "driver.stdout").read_text()
     assert code == 0, capsys.readouterr().out + stdout
-    for dist in ("pyspark", "delta-spark", "pydantic", "PyYAML", "tenacity", "medallion"):
+    for dist in ("pyspark", "delta-spark", "pydantic", "PyYAML", "tenacity", "Jinja2", "MarkupSafe", "medallion"):
         assert f"preflight: {dist} " in stdout
+    for dist in ("pyspark", "delta-spark", "pydantic", "PyYAML", "tenacity", "Jinja2", "MarkupSafe"):
+        assert f"preflight: executor imports {dist} from " in stdout  # issue 23: on an executor too
     assert "/deps/pydantic/__init__.py" in stdout  # imported from the shipped archive, not the pool
+    assert "executor imports Jinja2 from " in stdout and "/deps/jinja2/__init__.py" in stdout
     assert f"landing {landing}/orders: 3 entries readable" in stdout
     assert "preflight: wrote and deleted" in stdout and not any((lake / "_preflight").glob("probe-*"))
+    assert "preflight: Delta session extension io.delta.sql.DeltaSparkSessionExtension and catalog configured" in stdout
+    assert f"preflight: wrote and read back the Delta table {lake}/_preflight/delta-" in stdout
+    assert not any((lake / "_preflight").glob("delta-*"))
+    assert "preflight: storage is accessed as " in stdout  # the identity, printed (docs: "Which identity ...")
 
 
 def test_preflight_without_the_archive_names_the_missing_package(livy, built_wheel, built_deps, tmp_path, token_env,

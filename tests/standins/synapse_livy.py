@@ -169,6 +169,7 @@ class _Fault:
     remaining: int
     method: str | None
     path: str | None
+    body: dict[str, Any] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (self.path is None or self.path in path)
@@ -349,16 +350,18 @@ class SynapseLivyStandIn:
             threading.Event().wait(0.1)
         return batch.state
 
-    def inject(self, status: int, count: int = 1, *, method: str | None = None, path: str | None = None) -> None:
-        """Answer the next ``count`` matching requests (method, a substring of the path) with ``status``."""
-        self.faults.append(_Fault(status, count, method, path))
+    def inject(self, status: int, count: int = 1, *, method: str | None = None, path: str | None = None,
+               body: dict[str, Any] | None = None) -> None:
+        """Answer the next ``count`` matching requests (method, a substring of the path) with ``status``
+        (and ``body``, e.g. the workspace firewall's ``{"code": "ClientIpAddressNotAuthorized", ...}``)."""
+        self.faults.append(_Fault(status, count, method, path, body))
 
-    def _fault(self, method: str, path: str) -> int | None:
+    def _fault(self, method: str, path: str) -> _Fault | None:
         with self._lock:
             for fault in self.faults:
                 if fault.remaining > 0 and fault.matches(method, path):
                     fault.remaining -= 1
-                    return fault.status
+                    return fault
         return None
 
     def wait_for_state(self, batch_id: int, state: str, timeout: float = 120.0) -> bool:
@@ -542,8 +545,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         fault = stand_in._fault(method, parts.path)
         if fault is not None:
-            code = {401: "Unauthorized", 429: "TooManyRequests"}.get(fault, "ServiceUnavailable")
-            self._send(fault, {"code": code, "message": f"injected by the stand-in ({fault})"})
+            code = {401: "Unauthorized", 429: "TooManyRequests"}.get(fault.status, "ServiceUnavailable")
+            self._send(fault.status, fault.body or {"code": code, "message": f"injected by the stand-in ({fault.status})"})
             return
         problem = _token_problem(self.headers.get("Authorization", ""), stand_in.audience)
         if problem is not None:
