@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.standins.synapse_livy import (
+    DELTA_SUBMIT_ARGS,
     LOCAL_SUBMIT_ARGS,
     SynapseLivyStandIn,
     _BadRequest,
@@ -73,7 +74,7 @@ class FabricLivyStandIn(SynapseLivyStandIn):
 
     def __init__(self, storage_root: Path, *, workspaces: dict[str, set[str]],
                  environments: dict[str, Path] | None = None, members: set[str] | None = None,
-                 runner: str = "spark", submit_args: tuple[str, ...] = LOCAL_SUBMIT_ARGS, **options: Any) -> None:
+                 runner: str = "spark", submit_args: tuple[str, ...] = LOCAL_SUBMIT_ARGS + DELTA_SUBMIT_ARGS, **options: Any) -> None:
         super().__init__(storage_root, pools=(), submit_args=submit_args, audience=FABRIC_AUDIENCE,
                          serve_log_endpoint=False, **options)
         self.workspaces = {ws.lower(): {lh.lower() for lh in lakehouses} for ws, lakehouses in workspaces.items()}
