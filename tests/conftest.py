@@ -28,7 +28,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark every test with exactly one tier, from the closure of the fixtures it requests."""
     for item in items:
         explicit = {tier for tier in TIERS if item.get_closest_marker(tier) is not None}
-        tier = tier_for(getattr(item, "fixturenames", ()), explicit)
+        try:
+            tier = tier_for(getattr(item, "fixturenames", ()), explicit)
+        except ValueError as err:
+            raise pytest.UsageError(f"{item.nodeid}: {err} (tiers: tests/tiers.py)") from err
         if tier not in explicit:
             item.add_marker(getattr(pytest.mark, tier))
 

@@ -5,7 +5,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from project_files import project_files
 
 BROKEN_PS1 = "function Broken( {\n"

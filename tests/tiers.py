@@ -33,14 +33,20 @@ _PYTHON_MODULES = frozenset({"medallion", "build", "pip"})
 
 
 def tier_for(fixturenames: Iterable[str], explicit: Iterable[str] = ()) -> str:
-    """The tier of a test from the closure of its fixture names (and any tier marker written by hand)."""
+    """The tier of a test from the closure of its fixture names and any tier marker written by hand.
+
+    A hand-written marker may only raise the tier (``slow`` on a test that is slow for another reason);
+    one below what the fixtures say is an error, as is more than one.
+    """
     names = set(fixturenames)
-    marks = set(explicit)
-    if "slow" in marks or names & SLOW_FIXTURES:
-        return "slow"
-    if "spark" in marks or "spark" in names:
-        return "spark"
-    return "fast"
+    marks = [tier for tier in TIERS if tier in set(explicit)]
+    if len(marks) > 1:
+        raise ValueError(f"marked {' and '.join(marks)}: a test has one tier")
+    found = "slow" if names & SLOW_FIXTURES else "spark" if "spark" in names else "fast"
+    if marks and TIERS.index(marks[0]) < TIERS.index(found):
+        why = sorted(names & SLOW_FIXTURES) if found == "slow" else ["spark"]
+        raise ValueError(f"marked {marks[0]} but requests {', '.join(why)}, which makes it {found}")
+    return marks[0] if marks else found
 
 
 def forbidden_program(args: object) -> str | None:
