@@ -100,6 +100,31 @@ def sample_lakehouse(spark, tmp_path_factory):  # noqa: ANN001, ANN201
     return build_sample_lakehouse(spark, tmp_path_factory.mktemp("report-sample"))
 
 
+class LakehouseTemplates:
+    """Starting states built once per session and copied into each test's folder (``shutil.copytree``;
+    a copied Delta table stays a valid Delta table: its log holds relative paths)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def copy(self, name: str, build: Callable[[Path], object], dest: Path | str) -> Path:
+        """Copy template ``name`` to ``dest``, first calling ``build(folder)`` to make it if this session has not."""
+        source = self.root / name
+        if not source.exists():
+            staging = self.root / f"_building-{name}"
+            shutil.rmtree(staging, ignore_errors=True)
+            build(staging)
+            staging.rename(source)
+        shutil.copytree(source, dest, dirs_exist_ok=True)
+        return Path(dest)
+
+
+@pytest.fixture(scope="session")
+def lakehouse_templates(tmp_path_factory: pytest.TempPathFactory) -> LakehouseTemplates:
+    """One template per scenario for the session: ``lakehouse_templates.copy(name, build, tmp_path / ...)``."""
+    return LakehouseTemplates(tmp_path_factory.mktemp("lakehouse-templates"))
+
+
 # --------------------------------------------------------------------------- slow-tier helpers
 # Requesting one of these marks a test slow (tiers.SLOW_FIXTURES); start processes only through them.
 
