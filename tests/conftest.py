@@ -56,6 +56,14 @@ def _tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
     if tier == "fast":
         monkeypatch.setenv("SPARK_HOME", NO_SPARK_HOME)
+        session = sys.modules.get("pyspark.sql.session")
+        if session is not None:  # a JVM an earlier spark test started must not serve a fast test either
+
+            def refused(*_: Any, **__: Any) -> None:
+                raise RuntimeError(f"{node.nodeid} is in the fast tier but asks for a SparkSession: request the "
+                                   "`spark` fixture (spark tier)")
+
+            monkeypatch.setattr(session.SparkSession.Builder, "getOrCreate", refused)
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
