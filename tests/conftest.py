@@ -1,15 +1,69 @@
-"""Shared fixtures: one session-scoped Spark with Delta, tuned for a 2-core machine."""
+"""Shared fixtures: one session-scoped Spark with Delta, tuned for a 2-core machine; the test tiers.
+
+Tiers (fast / spark / slow) are assigned here from the fixtures each test requests: see tiers.py.
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from tiers import TIERS, forbidden_program, tier_for
 
 from medallion.config import EnvConfig
+
+REPO = Path(__file__).resolve().parents[1]
+# SPARK_HOME in the fast tier: pyspark (in this process or a child) finds no spark-submit there
+NO_SPARK_HOME = "/nonexistent/the-fast-tier-starts-no-jvm"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with exactly one tier, from the closure of the fixtures it requests."""
+    for item in items:
+        explicit = {tier for tier in TIERS if item.get_closest_marker(tier) is not None}
+        try:
+            tier = tier_for(getattr(item, "fixturenames", ()), explicit)
+        except ValueError as err:
+            raise pytest.UsageError(f"{item.nodeid}: {err} (tiers: tests/tiers.py)") from err
+        if tier not in explicit:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True)
+def _tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail a fast or spark test that starts a JVM, the CLI, a wheel build or a browser in a process of its own
+    (and, in the fast tier, any JVM at all): such a test must request a fixture from tiers.SLOW_FIXTURES."""
+    node = request.node
+    if node.get_closest_marker("slow") is not None:
+        return
+    tier = "fast" if node.get_closest_marker("fast") is not None else "spark"
+    original = subprocess.Popen.__init__
+
+    def guarded(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        program = forbidden_program(args)
+        if program is not None:
+            raise RuntimeError(f"{node.nodeid} is in the {tier} tier but starts {program}: request a fixture from "
+                               "tests/tiers.py SLOW_FIXTURES (spark_submit, cli_subprocess, jvm_subprocess, ...)")
+        original(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+    if tier == "fast":
+        monkeypatch.setenv("SPARK_HOME", NO_SPARK_HOME)
+        session = sys.modules.get("pyspark.sql.session")
+        if session is not None:  # a JVM an earlier spark test started must not serve a fast test either
+
+            def refused(*_: Any, **__: Any) -> None:
+                raise RuntimeError(f"{node.nodeid} is in the fast tier but asks for a SparkSession: request the "
+                                   "`spark` fixture (spark tier)")
+
+            monkeypatch.setattr(session.SparkSession.Builder, "getOrCreate", refused)
 
 FIXED_NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
@@ -52,3 +106,89 @@ def sample_lakehouse(spark, tmp_path_factory):  # noqa: ANN001, ANN201
     from report_helpers import build_sample_lakehouse
 
     return build_sample_lakehouse(spark, tmp_path_factory.mktemp("report-sample"))
+
+
+class LakehouseTemplates:
+    """Starting states built once per session and copied into each test's folder (``shutil.copytree``;
+    a copied Delta table stays a valid Delta table: its log holds relative paths)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def copy(self, name: str, build: Callable[[Path], object], dest: Path | str) -> Path:
+        """Copy template ``name`` to ``dest``, first calling ``build(folder)`` to make it if this session has not."""
+        source = self.root / name
+        if not source.exists():
+            staging = self.root / f"_building-{name}"
+            shutil.rmtree(staging, ignore_errors=True)
+            build(staging)
+            staging.rename(source)
+        shutil.copytree(source, dest, dirs_exist_ok=True)
+        return Path(dest)
+
+
+@pytest.fixture(scope="session")
+def lakehouse_templates(tmp_path_factory: pytest.TempPathFactory) -> LakehouseTemplates:
+    """One template per scenario for the session: ``lakehouse_templates.copy(name, build, tmp_path / ...)``."""
+    return LakehouseTemplates(tmp_path_factory.mktemp("lakehouse-templates"))
+
+
+# --------------------------------------------------------------------------- slow-tier helpers
+# Requesting one of these marks a test slow (tiers.SLOW_FIXTURES); start processes only through them.
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one wheel of the session: `python -m build --wheel` on a copy of the sources (build/ and
+    *.egg-info stay out of the work tree)."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("setup.py", "pyproject.toml", "setup.cfg", "MANIFEST.in", "README.md"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "medallion", source / "medallion", ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path_factory.mktemp("dist")
+    command = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(source)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:  # no local setuptools/wheel: let build make its isolated environment
+        done = subprocess.run([c for c in command if c != "--no-isolation"], capture_output=True, text=True,
+                              timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (built,) = out.glob("medallion-*.whl")
+    return built
+
+
+@pytest.fixture
+def spark_submit() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``spark_submit(args, cwd=..., env=...)``: runs ``spark-submit *args`` (its own JVM), output captured."""
+    def run(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["spark-submit", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    return run
+
+
+class CliProcess:
+    """``python -m medallion`` in a process of its own: ``run`` waits for it, ``popen`` does not."""
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        return [sys.executable, "-m", "medallion", *argv]
+
+    def run(self, argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.command(argv), text=True, **kwargs)
+
+
+@pytest.fixture
+def cli_subprocess() -> CliProcess:
+    """The console command in its own process (it may start its own JVM)."""
+    return CliProcess()
+
+
+@pytest.fixture
+def jvm_subprocess() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``jvm_subprocess(script, *args)``: runs a Python script that starts (and may kill) a JVM of its own."""
+    def run(script: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout)
+    return run

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import textwrap
 from datetime import datetime
 from pathlib import Path
@@ -217,7 +215,7 @@ KILLER = textwrap.dedent(
 @pytest.mark.delta
 @pytest.mark.e2e
 def test_process_killed_mid_write_then_rerun_keeps_each_record_once(
-    spark: SparkSession, env: EnvConfig, now: datetime, tmp_path: Path
+    spark: SparkSession, env: EnvConfig, now: datetime, tmp_path: Path, jvm_subprocess  # noqa: ANN001
 ) -> None:
     land(env, "f1.json", "".join(f'{{"id": {i}}}\n' for i in range(100)))
     land(env, "f2.json", "".join(f'{{"id": {i}}}\n' for i in range(100, 150)))
@@ -236,10 +234,7 @@ def test_process_killed_mid_write_then_rerun_keeps_each_record_once(
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
     marker = tmp_path / "killed"
-    proc = subprocess.run(
-        [sys.executable, str(script), env.lakehouse_root, env.landing_root, str(marker)],
-        capture_output=True, text=True, timeout=300,
-    )
+    proc = jvm_subprocess(script, env.lakehouse_root, env.landing_root, str(marker))
     assert marker.exists(), f"the JVM was not killed (rc={proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-2000:]}"
     assert proc.returncode != 0
     assert version(spark, env) == committed, "the killed run must not have committed"

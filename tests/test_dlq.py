@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -206,7 +204,8 @@ KILLER = textwrap.dedent(
 
 @pytest.mark.delta
 @pytest.mark.e2e
-def test_jvm_killed_between_the_replay_writes_then_rerun_equals_a_clean_replay(spark, env, now, tmp_path):
+def test_jvm_killed_between_the_replay_writes_then_rerun_equals_a_clean_replay(spark, env, now, tmp_path,
+                                                                               jvm_subprocess):
     _, silver_path, dlq_path = _paths(env, FIXED)
     _load(spark, env, now)
     twin = tmp_path / "twin"
@@ -214,11 +213,8 @@ def test_jvm_killed_between_the_replay_writes_then_rerun_equals_a_clean_replay(s
 
     script, marker = tmp_path / "killer.py", tmp_path / "killed"
     script.write_text(KILLER)
-    proc = subprocess.run(
-        [sys.executable, str(script), env.lakehouse_root, env.landing_root,
-         FIXED.model_dump_json(by_alias=True), str(marker)],
-        capture_output=True, text=True, timeout=600,
-    )
+    proc = jvm_subprocess(script, env.lakehouse_root, env.landing_root, FIXED.model_dump_json(by_alias=True),
+                          str(marker), timeout=600)
     assert marker.exists(), f"the JVM was not killed (rc={proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-2000:]}"
     writer = app_id(FIXED.silver)
     assert committed_txn_version(spark, silver_path, writer) == 0       # silver holds the replay ...

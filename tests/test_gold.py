@@ -172,6 +172,11 @@ def _create_silver(spark: SparkSession, path: str, rows: list[tuple[Any, ...]] =
     silver_df(spark, rows).write.format("delta").mode("append").save(path)
 
 
+def _template_silver(spark: SparkSession, templates: Any, path: str) -> None:
+    """Silver over ROWS with the change feed on: built once per session, copied to ``path``."""
+    templates.copy("gold-silver-orders", lambda folder: _create_silver(spark, str(folder)), path)
+
+
 def _result(now: datetime, run_id: str) -> RunContext:
     return RunContext(run_id, now)
 
@@ -215,13 +220,13 @@ def test_zorder_decision_needs_a_partition_with_several_files_above_the_threshol
 
 @pytest.mark.delta
 def test_zorder_is_skipped_where_it_cannot_pay_and_the_run_log_says_why(
-    spark: SparkSession, env: EnvConfig, now: datetime
+    spark: SparkSession, env: EnvConfig, now: datetime, lakehouse_templates: Any
 ) -> None:
     from medallion.run_log import read_run_log
     from medallion.runner import run_pipeline
 
     pipeline = _pipeline(DAILY)
-    _create_silver(spark, env.table_path("silver", "orders"))
+    _template_silver(spark, lakehouse_templates, env.table_path("silver", "orders"))
 
     report = run_pipeline(spark, env, pipeline, ["gold"], run_id="run-z", clock=lambda: now)
 
@@ -241,13 +246,14 @@ def test_zorder_is_skipped_where_it_cannot_pay_and_the_run_log_says_why(
 
 
 @pytest.mark.delta
-def test_full_build_zorders_and_noop_rerun_writes_nothing(spark: SparkSession, env: EnvConfig, now: datetime) -> None:
+def test_full_build_zorders_and_noop_rerun_writes_nothing(spark: SparkSession, env: EnvConfig, now: datetime,
+                                                          lakehouse_templates: Any) -> None:
     sql_gold = {
         "table": "status_totals",
         "sql": "SELECT status, count(*) AS orders FROM {silver} GROUP BY status",
     }
     pipeline = _pipeline(DAILY, sql_gold)
-    _create_silver(spark, env.table_path("silver", "orders"))
+    _template_silver(spark, lakehouse_templates, env.table_path("silver", "orders"))
 
     with _small_files(spark, 2):  # 5 gold rows in 3 files, each above a 1-byte OPTIMIZE file: Z-order pays
         result = run_gold(spark, env, pipeline, _result(now, "run-1"))
@@ -285,7 +291,7 @@ def test_full_build_zorders_and_noop_rerun_writes_nothing(spark: SparkSession, e
 
 @pytest.mark.delta
 def test_partition_scoped_recompute_rewrites_only_touched_partitions(
-    spark: SparkSession, env: EnvConfig, now: datetime
+    spark: SparkSession, env: EnvConfig, now: datetime, lakehouse_templates: Any
 ) -> None:
     from delta.tables import DeltaTable
 
@@ -293,7 +299,7 @@ def test_partition_scoped_recompute_rewrites_only_touched_partitions(
     pipeline = _pipeline(daily)
     silver_path = env.table_path("silver", "orders")
     gold_path = env.table_path("gold", "daily_revenue")
-    _create_silver(spark, silver_path)
+    _template_silver(spark, lakehouse_templates, silver_path)
     # Z-order is layout, not data: the first build skips it (faster) without forcing a later full rebuild.
     first = run_gold(spark, env, _pipeline({**daily, "zorder_by": []}), _result(now, "run-1"))
     assert first.details["tables"]["daily_revenue"]["optimized"] is False
@@ -351,7 +357,8 @@ def test_partition_scoped_recompute_rewrites_only_touched_partitions(
 
 
 @pytest.mark.delta
-def test_sql_gold_partitioned_by_a_silver_column(spark: SparkSession, env: EnvConfig, now: datetime) -> None:
+def test_sql_gold_partitioned_by_a_silver_column(spark: SparkSession, env: EnvConfig, now: datetime,
+                                                 lakehouse_templates: Any) -> None:
     from delta.tables import DeltaTable
 
     gold = {
@@ -361,7 +368,7 @@ def test_sql_gold_partitioned_by_a_silver_column(spark: SparkSession, env: EnvCo
     }
     pipeline = _pipeline(gold)
     silver_path = env.table_path("silver", "orders")
-    _create_silver(spark, silver_path)
+    _template_silver(spark, lakehouse_templates, silver_path)
     run_gold(spark, env, pipeline, _result(now, "run-1"))
 
     DeltaTable.forPath(spark, silver_path).delete("order_id = 6")

@@ -21,14 +21,9 @@ DELTA_SUBMIT_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
-        check=True, capture_output=True, text=True, timeout=300,
-    )
-    (found,) = out.glob("medallion-*.whl")
-    return found
+def wheel(built_wheel: Path) -> Path:
+    """The session's one wheel (tests/conftest.py built_wheel)."""
+    return built_wheel
 
 
 def test_wheel_holds_the_package_only(wheel: Path) -> None:
@@ -46,48 +41,49 @@ def test_wheel_holds_the_package_only(wheel: Path) -> None:
     assert not any("pyspark" in line or "delta-spark" in line for line in hard), hard
 
 
-def spark_submit(job: str, wheel: Path, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def submit_job(spark_submit, job: str, wheel: Path, workdir: Path,  # noqa: ANN001
+               *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     # The job must import medallion from the wheel, not from the source tree.
     env.pop("PYTHONPATH", None)
     cmd = [
-        "spark-submit", "--master", "local[2]", *DELTA_SUBMIT_ARGS,
+        "--master", "local[2]", *DELTA_SUBMIT_ARGS,
         "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=2",
         "--py-files", str(wheel), str(ROOT / "jobs" / job), *args,
     ]
-    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    return spark_submit(cmd, cwd=workdir, env=env)
 
 
 @pytest.mark.e2e
 @pytest.mark.delta
-def test_bronze_job_runs_under_spark_submit_with_the_wheel(spark: SparkSession, wheel: Path, tmp_path: Path) -> None:
+def test_bronze_job_runs_under_spark_submit_with_the_wheel(spark: SparkSession, wheel: Path, tmp_path: Path,
+                                                          spark_submit) -> None:  # noqa: ANN001
     shutil.copytree(ROOT / "conf", tmp_path / "conf")
     shutil.copytree(ROOT / "data" / "landing", tmp_path / "data" / "landing")
     expected = json.loads((ROOT / "data/landing/orders.expected.json").read_text())["totals"]
 
-    proc = spark_submit("bronze_job.py", wheel, tmp_path, "--pipeline", "conf/pipelines/orders.yaml", "--env", "local")
+    proc = submit_job(spark_submit, "bronze_job.py", wheel, tmp_path, "--pipeline", "conf/pipelines/orders.yaml", "--env", "local")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "bronze  succeeded" in proc.stdout
     bronze = spark.read.format("delta").load(str(tmp_path / ".lakehouse/bronze/orders"))
     assert bronze.count() == expected["records"]
     assert bronze.where("_corrupt_record IS NOT NULL").count() == expected["corrupt"]
 
-    bad = spark_submit("bronze_job.py", wheel, tmp_path, "--pipeline", "conf/pipelines/orders.yaml", "--env", "nope")
+    bad = submit_job(spark_submit, "bronze_job.py", wheel, tmp_path, "--pipeline", "conf/pipelines/orders.yaml", "--env", "nope")
     # spark-submit's PythonRunner merges the driver's stderr into its stdout
     assert bad.returncode == 2
     assert "environment 'nope' not found" in bad.stdout + bad.stderr
 
 
 @pytest.mark.e2e
-def test_output_json_is_exactly_one_object_on_stdout(tmp_path: Path) -> None:
+def test_output_json_is_exactly_one_object_on_stdout(tmp_path: Path, cli_subprocess) -> None:  # noqa: ANN001
     """The console command in its own process: Ivy's and the JVM's stdout chatter must not reach stdout."""
     shutil.copytree(ROOT / "conf", tmp_path / "conf")
     (tmp_path / "data/landing/orders").mkdir(parents=True)
     (tmp_path / "data/landing/orders/a.json").write_text('{"order_id": 1}\nnot json\n')
-    proc = subprocess.run(
-        [sys.executable, "-m", "medallion", "run", "--pipeline", "conf/pipelines/orders.yaml", "--env", "local",
-         "--layer", "bronze", "--output", "json"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    proc = cli_subprocess.run(
+        ["run", "--pipeline", "conf/pipelines/orders.yaml", "--env", "local", "--layer", "bronze", "--output", "json"],
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)  # the whole of stdout is one JSON object

@@ -1,8 +1,6 @@
 """Fixtures for the Azure delivery tests: credentials, stand-ins and a published-artifact layout."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -38,31 +36,19 @@ def dfs(storage_root: Path) -> DfsStandIn:
 
 @pytest.fixture(scope="module")
 def livy(tmp_path_factory: pytest.TempPathFactory):
-    """A Synapse stand-in without Delta (fast spark-submit) over a module-wide storage root."""
+    """A Synapse stand-in over a module-wide storage root that runs each batch's file with the pool's plain
+    Python (no JVM): the protocol (tokens, 401/403, states, timeouts, cancel, logs) without spark-submit."""
     root = tmp_path_factory.mktemp("adls")
-    with SynapseLivyStandIn(root, submit_args=LOCAL_SUBMIT_ARGS, work_root=root / "_work") as server:
+    with SynapseLivyStandIn(root, runner="python", work_root=root / "_work") as server:
         yield server
 
 
-
-
-@pytest.fixture(scope="session")
-def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`python -m build --wheel` on a copy of the sources (build/ and *.egg-info stay out of the work tree)."""
-    source = tmp_path_factory.mktemp("source")
-    for name in ("setup.py", "pyproject.toml", "setup.cfg", "MANIFEST.in", "README.md"):
-        if (REPO / name).exists():
-            shutil.copy(REPO / name, source / name)
-    shutil.copytree(REPO / "medallion", source / "medallion", ignore=shutil.ignore_patterns("__pycache__"))
-    out = tmp_path_factory.mktemp("dist")
-    command = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(source)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:  # no local setuptools/wheel: let build make its isolated environment
-        done = subprocess.run([c for c in command if c != "--no-isolation"], capture_output=True, text=True,
-                              timeout=300)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    (built,) = out.glob("medallion-*.whl")
-    return built
+@pytest.fixture(scope="module")
+def livy_spark(tmp_path_factory: pytest.TempPathFactory):
+    """A Synapse stand-in without Delta that runs batches with real spark-submit (slow tier)."""
+    root = tmp_path_factory.mktemp("adls")
+    with SynapseLivyStandIn(root, submit_args=LOCAL_SUBMIT_ARGS, work_root=root / "_work") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

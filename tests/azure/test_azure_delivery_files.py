@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.project_files import project_files
+
 REPO = Path(__file__).resolve().parents[2]
 YAML_FILES = sorted((REPO / "azure-pipelines").rglob("*.yml"))
-PWSH_FILES = sorted(p for p in REPO.rglob("*.ps*1") if p.suffix in (".ps1", ".psm1") and ".git" not in p.parts)
+PWSH_FILES = project_files(REPO, (".ps1", ".psm1"))  # the project's own: never a venv's Activate.ps1
 
 
 def test_delivery_files_exist() -> None:

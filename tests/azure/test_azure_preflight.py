@@ -22,6 +22,11 @@ pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module")
+def livy(livy_spark):  # noqa: ANN001, ANN201 - the preflight job starts Spark: real spark-submit batches
+    return livy_spark
+
+
 def test_the_dependency_archive_holds_the_wheels_requirements_for_the_pool(built_wheel: Path,
                                                                             built_deps: Path) -> None:
     with zipfile.ZipFile(built_deps) as archive:

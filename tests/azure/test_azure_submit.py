@@ -1,7 +1,7 @@
 """`medallion submit` (the path Submit-SynapseSparkJob.ps1 calls) against the strict Synapse stand-in.
 
-Each test runs one real spark-submit (no Delta) with the stand-in's pool Python, which has pyspark but
-none of our dependencies. Covered: success with the conf and deps archives and the wheel in place; the
+Each test runs one batch through the stand-in with its plain-Python runner (the batch's file run by the
+pool's Python, which has pyspark but none of our dependencies; no JVM: these jobs never start Spark). Covered: success with the conf and deps archives and the wheel in place; the
 driver's stderr from the history endpoint on failure (issue 10 item 3); tokens that expire mid-poll
 (item 4); cancel on timeout, SIGTERM, a refused token and transient poll errors (item 5); the wheel name
 passed along, never rebuilt (item 8).
@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -258,14 +257,14 @@ def test_a_refused_token_mid_poll_cancels_the_batch(livy, submit_env, monkeypatc
     assert "HTTP 401" in out and "it was cancelled" in out
 
 
-def test_sigterm_cancels_the_batch(livy, tmp_path) -> None:
+def test_sigterm_cancels_the_batch(livy, tmp_path, cli_subprocess) -> None:
     """Item 5: the agent stops the step (pipeline cancelled, job timeout) with SIGTERM; the batch must go."""
     root = lay_out_artifacts(livy.storage_root, "sigterm", {"bronze_job.py": SLOW_JOB.format(seconds=300)})
     env = {**os.environ, TOKEN_ENV: TOKEN, "PYTHONPATH": str(REPO)}
     env.pop("TF_BUILD", None)
     before = set(livy.batches)
-    process = subprocess.Popen([sys.executable, "-m", "medallion", *_argv(livy, root, "bronze", "--ado")],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = cli_subprocess.popen(_argv(livy, root, "bronze", "--ado"),
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         new = set(livy.batches) - before

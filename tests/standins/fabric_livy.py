@@ -22,7 +22,7 @@ Livy's own ``/batches/{id}/log`` is not served (404): launcher lines come in the
 
 Batches run as on the Synapse stand-in (its runner is reused: archives extracted under their alias, the pool
 Python without our packages, ``spark.yarn.appMasterEnv.*`` in the driver's environment), with ``runner="python"``
-through :mod:`tests.standins.python_submit` (no JVM) for jobs that do not need Spark. An Environment item's
+through the Synapse stand-in's ``runner="python"`` (no JVM) for jobs that do not need Spark. An Environment item's
 packages (``environments={id: folder}``) are on the driver's ``PYTHONPATH`` when a batch names it.
 ``abfss://{workspace}@onelake.dfs.fabric.microsoft.com/{lakehouse}.Lakehouse/Files/...`` resolves to
 ``{storage_root}/onelake/{workspace}/{lakehouse}.Lakehouse/Files/...`` (the ADLS stand-in's layout).
@@ -75,16 +75,13 @@ class FabricLivyStandIn(SynapseLivyStandIn):
     def __init__(self, storage_root: Path, *, workspaces: dict[str, set[str]],
                  environments: dict[str, Path] | None = None, members: set[str] | None = None,
                  runner: str = "spark", submit_args: tuple[str, ...] = LOCAL_SUBMIT_ARGS + DELTA_SUBMIT_ARGS, **options: Any) -> None:
+        if runner not in ("spark", "python"):
+            raise ValueError(f"runner must be spark or python, not {runner!r}")
         super().__init__(storage_root, pools=(), submit_args=submit_args, audience=FABRIC_AUDIENCE,
-                         serve_log_endpoint=False, **options)
+                         serve_log_endpoint=False, runner="spark-submit" if runner == "spark" else runner, **options)
         self.workspaces = {ws.lower(): {lh.lower() for lh in lakehouses} for ws, lakehouses in workspaces.items()}
         self.environments = {k.lower(): Path(v) for k, v in (environments or {}).items()}
         self.members = members
-        if runner == "python":
-            self.spark_submit = self.python
-            self.submit_args = (str(Path(__file__).with_name("python_submit.py")),)
-        elif runner != "spark":
-            raise ValueError(f"runner must be spark or python, not {runner!r}")
         self.livy_ids: dict[str, int] = {}
         self.statuses: list[tuple[str, str, int]] = []
 

@@ -88,6 +88,7 @@ DELTA_SUBMIT_ARGS: tuple[str, ...] = (
     "--conf", "spark.databricks.delta.snapshotPartitions=2",
 )
 
+RUNNERS = ("spark-submit", "python")
 _STRING_LISTS = ("args", "jars", "pyFiles", "files", "archives")
 _STRINGS = ("name", "file", "className", "artifactId", "driverMemory", "executorMemory")
 _INTS = ("driverCores", "executorCores", "numExecutors")
@@ -268,6 +269,11 @@ class SynapseLivyStandIn:
         python: the pool's Python for the driver and the executors (default: :func:`pool_python`, made
             under ``work_root``: pyspark and delta only).
         audience: the token audience accepted.
+        runner: ``"spark-submit"`` (default) runs each batch as above; ``"python"`` runs the batch's
+            ``file`` with the pool's Python instead (``pyFiles`` on ``PYTHONPATH``, the same working
+            directory, archives, files and driver environment, the Python's stderr merged into the driver's
+            stdout as Spark's PythonRunner does, no JVM): the protocol (tokens, states,
+            cancel, logs) is the same, in a fraction of a second per batch, for jobs that do not start Spark.
     """
 
     def __init__(
@@ -283,7 +289,11 @@ class SynapseLivyStandIn:
         serve_log_endpoint: bool = True,
         python: str | None = None,
         audience: str = SYNAPSE_AUDIENCE,
+        runner: str = "spark-submit",
     ) -> None:
+        if runner not in RUNNERS:
+            raise ValueError(f"runner must be one of {RUNNERS}, not {runner!r}")
+        self.runner = runner
         self.storage_root = Path(storage_root)
         self.pools = set(pools)
         self.workspace = workspace
@@ -424,23 +434,34 @@ class SynapseLivyStandIn:
                     archive.extractall(workdir / (alias or source.name))
             for uri in request.get("files", []):
                 shutil.copy(self._resolve(uri), workdir / self._resolve(uri).name)
-            command = [self.spark_submit, *self.submit_args, "--name", str(request["name"])]
             py_files = [str(self._resolve(u)) for u in request.get("pyFiles", [])]
-            if py_files:
-                command += ["--py-files", ",".join(py_files)]
-            jars = [str(self._resolve(u)) for u in request.get("jars", [])]
-            if jars:
-                command += ["--jars", ",".join(jars)]
-            for key, value in (request.get("conf") or {}).items():
-                command += ["--conf", f"{key}={value}"]
-            if request.get("className"):
-                command += ["--class", request["className"]]
-            command.append(str(self._resolve(request["file"])))
-            command += list(request.get("args", []))
+            command = self._command(request, py_files)
         except (OSError, zipfile.BadZipFile, KeyError) as err:
             batch.log.append(f"stand-in: could not prepare the batch: {type(err).__name__}: {err}")
             batch.set_state("dead")
             return
+        self._launch(batch, workdir, command, py_files)
+
+    def _command(self, request: dict[str, Any], py_files: list[str]) -> list[str]:
+        """The driver's command line: spark-submit's, or the pool Python on the file (``runner="python"``)."""
+        if self.runner == "python":
+            return [self.python, str(self._resolve(request["file"])), *request.get("args", [])]
+        command = [self.spark_submit, *self.submit_args, "--name", str(request["name"])]
+        if py_files:
+            command += ["--py-files", ",".join(py_files)]
+        jars = [str(self._resolve(u)) for u in request.get("jars", [])]
+        if jars:
+            command += ["--jars", ",".join(jars)]
+        for key, value in (request.get("conf") or {}).items():
+            command += ["--conf", f"{key}={value}"]
+        if request.get("className"):
+            command += ["--class", request["className"]]
+        command.append(str(self._resolve(request["file"])))
+        command += list(request.get("args", []))
+        return command
+
+    def _launch(self, batch: _Batch, workdir: Path, command: list[str], py_files: list[str]) -> None:
+        request = batch.request
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("PYSPARK_", "PYTEST_", "VIRTUAL_ENV")) and k not in ("PYTHONPATH", "PYTHONHOME")}
         env["PYSPARK_PYTHON"] = self.python
@@ -450,6 +471,8 @@ class SynapseLivyStandIn:
         for key, value in (request.get("conf") or {}).items():
             if key.startswith(prefix):  # YARN puts these in the driver's (application master's) environment
                 env[key[len(prefix):]] = value
+        if self.runner == "python":  # what spark-submit's PythonRunner does: pyFiles first on the driver's path
+            env["PYTHONPATH"] = os.pathsep.join([*py_files, *filter(None, [env.get("PYTHONPATH")])])
         self._driver_env(batch, env)
         with batch.lock:
             if batch.cancel_requested_at:
@@ -458,6 +481,9 @@ class SynapseLivyStandIn:
             batch.app_id = f"application_{int(dt.datetime.now().timestamp())}_{batch.id:04d}"
             stdout = (workdir / "driver.stdout").open("wb")
             stderr = (workdir / "driver.stderr").open("wb")
+            if self.runner == "python":  # as Spark's PythonRunner does: the Python's stderr joins driver stdout
+                stderr.close()
+                stderr = stdout
             batch.process = subprocess.Popen(
                 command, cwd=workdir, env=env, stdout=stdout, stderr=stderr, start_new_session=True,
             )
@@ -632,9 +658,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage-root", type=Path, required=True)
     parser.add_argument("--pool", action="append", default=[])
     parser.add_argument("--no-delta", action="store_true", help="do not add the Delta package and extension")
+    parser.add_argument("--runner", choices=RUNNERS, default="spark-submit",
+                        help="python: run each batch's file with the pool Python, no JVM (protocol checks)")
     args = parser.parse_args(argv)
     submit_args = LOCAL_SUBMIT_ARGS if args.no_delta else LOCAL_SUBMIT_ARGS + DELTA_SUBMIT_ARGS
-    stand_in = SynapseLivyStandIn(args.storage_root, pools=tuple(args.pool or ["pool1"]), submit_args=submit_args)
+    stand_in = SynapseLivyStandIn(args.storage_root, pools=tuple(args.pool or ["pool1"]), submit_args=submit_args,
+                                  runner=args.runner)
     sys.stderr.write("tokens must be JWTs for https://dev.azuresynapse.net that have not expired\n")
     stand_in.start(args.port)
     sys.stderr.write(f"Synapse Livy stand-in on {stand_in.url} (pools: {sorted(stand_in.pools)})\n")
