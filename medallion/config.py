@@ -36,6 +36,7 @@ from pydantic import (
 from medallion.columns import SILVER_AUDIT, reserved
 from medallion.config_base import ConfigModel, Identifier, SqlText
 from medallion.config_gold import GoldTable, TableChecks
+from medallion.config_observe import LineageConfig, NotifyTarget
 from medallion.errors import ConfigError
 
 __all__ = [
@@ -111,6 +112,8 @@ class EnvConfig(ConfigModel):
     lakehouse_root: SqlText
     spark: StringMap = Field(default_factory=dict)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    lineage: LineageConfig | None = None  # OpenLineage events (medallion.lineage); off when absent
+    notify: list[NotifyTarget] = Field(default_factory=list)  # webhook alerts (medallion.alerts)
 
     @field_validator("landing_root", "lakehouse_root")
     @classmethod
