@@ -136,7 +136,7 @@ def notify_run(spark: SparkSession | None, env: EnvConfig, run_id: str, pipeline
 
     Never raises: a failing webhook, or a failure to read checks / dead letters, is logged.
     """
-    if not env.notify:
+    if not any(t.url for t in env.notify):
         return 0
     try:
         found = findings(spark, env, run_id, pipelines, records)
@@ -146,7 +146,7 @@ def notify_run(spark: SparkSession | None, env: EnvConfig, run_id: str, pipeline
     sent = 0
     for i, target in enumerate(env.notify, start=1):
         mine = [f for f in found if f.wanted_by(target)]
-        if not mine:
+        if not mine or not target.url:
             continue
         try:
             post(target.url, {"text": message(env, run_id, mine)})

@@ -59,7 +59,7 @@ __all__ = [
 Layer = Literal["bronze", "silver", "gold"]
 LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
 
-_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${VAR} or ${VAR:-default}
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -349,7 +349,7 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping safely, expanding ``${VAR}`` from the environment.
+    """Read a YAML mapping safely, expanding ``${VAR}`` (``${VAR:-default}``: default when unset) from the environment.
 
     Raises:
         ConfigError: the file is missing, is not YAML, is not a mapping, or names an unset variable.
@@ -379,6 +379,8 @@ def _expand(value: Any, file: str, where: tuple[str, ...]) -> Any:
 
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
+            if name not in os.environ and match.group(2) is not None:
+                return match.group(2)
             if name not in os.environ:
                 raise ConfigError(f"environment variable ${{{name}}} is not set", file=file, key=".".join(where))
             return os.environ[name]

@@ -10,7 +10,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -28,14 +28,14 @@ class LineageTransport(ConfigModel):
     (``path``, one JSON event per line) or ``console`` (the log)."""
 
     type: Literal["http", "file", "console"]
-    url: SqlText | None = None
+    url: str | None = None  # "" (an unset ``${OPENLINEAGE_URL:-}``): no events
     endpoint: str = "api/v1/lineage"
     path: SqlText | None = None
     timeout: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _needs(self) -> LineageTransport:
-        if self.type == "http" and not self.url:
+        if self.type == "http" and self.url is None:
             raise ValueError("transport type http needs url")
         if self.type == "file" and not self.path:
             raise ValueError("transport type file needs path")
@@ -49,10 +49,23 @@ class LineageConfig(ConfigModel):
     namespace: SqlText | None = None  # the jobs' namespace; default ``medallion-{env name}``
     transport: LineageTransport
 
+    @property
+    def active(self) -> bool:
+        """On, and somewhere to send to (an http url that expanded to "" turns events off)."""
+        return self.enabled and not (self.transport.type == "http" and not self.transport.url)
+
 
 class NotifyTarget(ConfigModel):
     """One ``notify:`` entry: an incoming-webhook URL and the events it is told about."""
 
-    url: SqlText
+    url: str  # "" (an unset ``${ALERT_WEBHOOK_URL:-}``): this target is skipped
     on: list[AlertEvent] = Field(default_factory=lambda: list(ALERT_EVENTS), min_length=1)
     dead_letters_above: int = Field(default=0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads a bare `on:` key as the boolean true
+        if isinstance(data, dict) and True in data and "on" not in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data

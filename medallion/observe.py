@@ -6,7 +6,7 @@ of them ever raises into the run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from medallion.outcome import RunContext, Status
@@ -17,9 +17,20 @@ if TYPE_CHECKING:
 
     from medallion.config import EnvConfig, PipelineConfig
 
-__all__ = ["layer_started", "layer_ended", "run_ended"]
+__all__ = ["layer_started", "layer_ended", "run_ended", "FORWARDED_ENV", "driver_env_conf"]
+
+#: Environment variables ``medallion submit`` hands to the Synapse driver (env files read them as
+#: ``${OPENLINEAGE_URL:-}`` / ``${ALERT_WEBHOOK_URL:-}``).
+FORWARDED_ENV = ("OPENLINEAGE_URL", "ALERT_WEBHOOK_URL")
 
 log = logging.getLogger(__name__)
+
+
+def driver_env_conf(environ: Mapping[str, str]) -> dict[str, str]:
+    """``spark.yarn.appMasterEnv.NAME`` settings for the :data:`FORWARDED_ENV` variables that are set
+    (an Azure Pipelines macro of an undefined variable, ``$(name)``, counts as unset)."""
+    return {f"spark.yarn.appMasterEnv.{name}": environ[name] for name in FORWARDED_ENV
+            if environ.get(name) and not environ[name].startswith("$(")}
 
 
 def layer_started(spark: SparkSession | None, env: EnvConfig, pipeline: PipelineConfig, layer: str, run: RunContext) -> None:

@@ -150,3 +150,32 @@ def test_a_failing_run_sends_exactly_one_alert_and_an_unreachable_webhook_fails_
     rc, report = _run(capsys, "--layer", "gold")
     assert rc == 0 and report["gold"]["status"] == "succeeded"
     assert "webhook 1 of 1 not reached" in caplog.text and "unreachable-hook" not in caplog.text
+
+
+def test_the_shipped_env_files_stay_valid_with_the_variables_unset_and_turn_on_with_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from medallion.config import load_env
+
+    for name in ("OPENLINEAGE_URL", "ALERT_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for env_name in ("dev", "test", "prod"):
+        env = load_env(ROOT / f"conf/env/{env_name}.yaml")
+        assert env.lineage is not None and not env.lineage.active
+        assert [t.url for t in env.notify] == [""]
+    assert notify_run(None, load_env(ROOT / "conf/env/dev.yaml"), "run-1", [], [_failed()]) == 0
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://marquez:5000")
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", "https://example.invalid/hook")
+    env = load_env(ROOT / "conf/env/prod.yaml")
+    assert env.lineage is not None and env.lineage.active and env.lineage.transport.url == "http://marquez:5000"
+    assert env.notify[0].url == "https://example.invalid/hook"
+    assert env.notify[0].on == ["run_failed", "check_failed", "dead_letters", "stale"]  # YAML's bare `on:` key
+    assert env.notify[0].dead_letters_above == 100
+
+
+def test_submit_hands_only_set_endpoint_variables_to_the_driver() -> None:
+    from medallion.observe import driver_env_conf
+
+    assert driver_env_conf({"OPENLINEAGE_URL": "http://m:5000", "ALERT_WEBHOOK_URL": "$(alertWebhookUrl)",
+                            "OTHER": "x"}) == {"spark.yarn.appMasterEnv.OPENLINEAGE_URL": "http://m:5000"}
+    assert driver_env_conf({"ALERT_WEBHOOK_URL": ""}) == {}

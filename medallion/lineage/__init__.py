@@ -36,7 +36,7 @@ _HTTP_RETRY = {"total": 2, "read": 2, "connect": 2, "backoff_factor": 0.3,
 
 
 def enabled(env: EnvConfig) -> bool:
-    return env.lineage is not None and env.lineage.enabled
+    return env.lineage is not None and env.lineage.active
 
 
 @functools.lru_cache(maxsize=8)
