@@ -102,7 +102,19 @@ def test_a_full_run_sends_valid_start_and_complete_events_per_layer(
         rc, report = _run(capsys)
         events = [body for _, body in r.posts]
         paths = {p for p, _ in r.posts}
+        # a DLQ replay is a run of its own: START and COMPLETE, the dead-letter table into silver
+        replay_rc = main(["dlq", "replay", "--pipeline", "conf/pipelines/orders.yaml", "--env", "local", "--output", "json"])
+        replayed = json.loads(capsys.readouterr().out.strip())
+        replay_events = [body for _, body in r.posts[len(events):]]
     assert rc == 0, report
+    assert replay_rc == 0, replayed
+    assert [e["eventType"] for e in replay_events] == ["START", "COMPLETE"]
+    assert all(validate_event(e) == [] for e in replay_events)
+    assert replay_events[1]["job"]["name"] == "orders.dlq_replay"
+    assert replay_events[1]["run"]["facets"]["medallion"]["runId"] == replayed["run_id"]
+    assert [d["name"] for d in replay_events[1]["inputs"]] == [str(project / ".lakehouse/silver/orders_dlq")]
+    assert [d["name"] for d in replay_events[1]["outputs"]] == [str(project / ".lakehouse/silver/orders"),
+                                                                str(project / ".lakehouse/silver/orders_dlq")]
     assert paths == {"/api/v1/lineage"}
     for e in events:
         assert validate_event(e) == [], e["eventType"]
@@ -130,7 +142,8 @@ def test_a_full_run_sends_valid_start_and_complete_events_per_layer(
     assert fields["order_id"] == "bigint" and fields["amount"] == "decimal(12,2)"
     lineage = main_table["facets"]["columnLineage"]["fields"]
     bronze_name = str(lake / "bronze/orders")
-    assert lineage["customer_email"]["inputFields"] == [{"namespace": "file", "name": bronze_name, "field": "customer_email"}]
+    assert [{k: f[k] for k in ("namespace", "name", "field")} for f in lineage["customer_email"]["inputFields"]] == [
+        {"namespace": "file", "name": bronze_name, "field": "customer_email"}]
     assert [f["field"] for f in lineage["updated_at"]["inputFields"]] == ["updated_at"]
     assertions = {a["name"]: a for a in main_table["facets"]["dataQualityAssertions"]["assertions"]}
     reasons = MANIFEST["silver"]["quarantine_reasons"]
