@@ -25,6 +25,7 @@ setup(
     package_data={
         "medallion": ["py.typed"],
         # the run report's template, stylesheet, script and Apache ECharts (vendored from npm) with its licence
+        "medallion.lineage": ["*.json"],  # the custom OpenLineage run facet's JSON Schema
         "medallion.report": ["templates/*.j2", "assets/*.js", "assets/*.css", "assets/ECHARTS-*"],
     },
     include_package_data=False,
@@ -37,7 +38,10 @@ setup(
     extras_require={
         "spark": ["pyspark>=3.5.0,<3.6", "delta-spark>=3.2.0,<3.3"],
         "azure": ["azure-identity>=1.17", "azure-storage-file-datalake>=12.14", "requests>=2.31"],
+        "lineage": ["openlineage-python>=1.30,<2"],  # OpenLineage events (env file `lineage:`)
         "dev": [
+            "openlineage-python>=1.30,<2",
+            "jsonschema>=4.18",  # tests validate OpenLineage events against the spec's JSON Schema
             "pyspark>=3.5.0,<3.6",
             "delta-spark>=3.2.0,<3.3",
             "azure-identity>=1.17",

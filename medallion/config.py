@@ -36,6 +36,7 @@ from pydantic import (
 from medallion.columns import SILVER_AUDIT, reserved
 from medallion.config_base import ConfigModel, Identifier, SqlText
 from medallion.config_gold import GoldTable, TableChecks
+from medallion.config_observe import LineageConfig, NotifyTarget
 from medallion.errors import ConfigError
 
 __all__ = [
@@ -58,7 +59,7 @@ __all__ = [
 Layer = Literal["bronze", "silver", "gold"]
 LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
 
-_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${VAR} or ${VAR:-default}
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -111,6 +112,8 @@ class EnvConfig(ConfigModel):
     lakehouse_root: SqlText
     spark: StringMap = Field(default_factory=dict)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    lineage: LineageConfig | None = None  # OpenLineage events (medallion.lineage); off when absent
+    notify: list[NotifyTarget] = Field(default_factory=list)  # webhook alerts (medallion.alerts)
 
     @field_validator("landing_root", "lakehouse_root")
     @classmethod
@@ -346,7 +349,7 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping safely, expanding ``${VAR}`` from the environment.
+    """Read a YAML mapping safely, expanding ``${VAR}`` (``${VAR:-default}``: default when unset) from the environment.
 
     Raises:
         ConfigError: the file is missing, is not YAML, is not a mapping, or names an unset variable.
@@ -376,6 +379,8 @@ def _expand(value: Any, file: str, where: tuple[str, ...]) -> Any:
 
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
+            if name not in os.environ and match.group(2) is not None:
+                return match.group(2)
             if name not in os.environ:
                 raise ConfigError(f"environment variable ${{{name}}} is not set", file=file, key=".".join(where))
             return os.environ[name]

@@ -27,6 +27,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from medallion import observe
 from medallion.clock import as_utc, utc_now
 from medallion.columns import (
     BRONZE_VERSION,
@@ -352,6 +353,7 @@ def log_run(
     """
     silver, _, _ = paths(env, pipeline)
     error: MedallionError | None = None
+    observe.layer_started(spark, env, pipeline, layer, run)
     try:
         outcome = action()
     except MedallionError as err:
@@ -362,6 +364,8 @@ def log_run(
         tables_written=[f"silver/{silver.table}", f"silver/{silver.dlq}"],
     )
     write_run_log(spark, env.audit_path, [record])
+    observe.layer_ended(spark, env, pipeline, record)
+    observe.run_ended(spark, env, run.run_id, [pipeline], [record])
     if error is not None:
         raise error
     return record

@@ -19,6 +19,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from medallion import observe
 from medallion.clock import new_run_id, utc_now
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.errors import MedallionError
@@ -161,6 +162,7 @@ def run_pipeline(
             report.results.append(record)
             if record.status == Status.FAILED:
                 break
+    observe.run_ended(spark, env, report.run_id, [pipeline], report.results)
     return report
 
 
@@ -173,6 +175,7 @@ def run_layer(
     layer = REGISTRY[name]
     context = RunContext(run_id, clock())
     log.info("%s %s: starting (run %s)", pipeline.dataset, name, run_id)
+    observe.layer_started(spark, env, pipeline, name, context)
     error: str | None = None
     try:
         outcome = layer.run(spark, env, pipeline, context)
@@ -189,6 +192,7 @@ def run_layer(
         table=layer.label(pipeline), ended_at=clock(), error=error, tables_written=layer.tables(pipeline),
     )
     run_log.add(record)
+    observe.layer_ended(spark, env, pipeline, record)
     return record
 
 
@@ -289,4 +293,6 @@ def run_project(
         if layer in ("gold", "all"):
             for p in project.gold_order():
                 run(p, "gold", project.needs(p) | {("silver", p.dataset), ("bronze", p.dataset)}, run_log)
+    observe.run_ended(spark, env, report.run_id, [p.config for p in project.pipelines],
+                      [r for rep in report.reports for r in rep.results])
     return report

@@ -35,6 +35,7 @@ from medallion.azure.payload import DEPS_ARCHIVE, BatchSpec, build_payload
 from medallion.azure.polling import run_batch
 from medallion.azure.storage import collect_artifacts, download_file, publish_artifacts
 from medallion.errors import ConfigError, MedallionError
+from medallion.observe import driver_env_conf
 
 __all__ = [
     "add_parsers",
@@ -382,7 +383,7 @@ def submit_command(args: argparse.Namespace) -> int:
             dependencies=None if args.no_deps else DEPS_ARCHIVE,
             executor_size=args.executor_size,
             executors=args.executors,
-            conf=_pairs(args.conf, "conf"),
+            conf={**driver_env_conf(os.environ), **_pairs(args.conf, "conf")},  # lineage / alert URLs for the driver
             tags=tags,
             name=args.name,
             extra_args=tuple(args.job_arg),
