@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from medallion.breaker import CircuitBreakerConfig
 from medallion.columns import SILVER_AUDIT, reserved
 from medallion.config_base import ConfigModel, Identifier, SqlText
 from medallion.config_gold import GoldTable, TableChecks
@@ -111,6 +112,7 @@ class EnvConfig(ConfigModel):
     lakehouse_root: SqlText
     spark: StringMap = Field(default_factory=dict)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    circuit_breaker: CircuitBreakerConfig | None = None  # off unless set (medallion.breaker)
 
     @field_validator("landing_root", "lakehouse_root")
     @classmethod
