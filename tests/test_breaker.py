@@ -16,6 +16,8 @@ from medallion.breaker import BreakerState, breaker_states, fingerprint
 from medallion.cli import main
 from medallion.config import EnvConfig, load_env, load_pipeline
 from medallion.outcome import LayerOutcome, RunContext, Status
+from medallion.report.gather import build_report
+from medallion.report.render import render_html
 from medallion.run_log import RUN_LOG_SCHEMA, RunRecord, layer_summaries, read_run_log, write_run_log
 
 pytestmark = pytest.mark.delta
@@ -68,6 +70,13 @@ def test_breaker_opens_after_n_failures_refuses_with_exit_3_and_closes_on_resume
     rows = json.loads(capsys.readouterr().out)
     breaker = next(r for r in rows if r["name"] == "circuit_breaker")
     assert rc == 1 and not breaker["passed"] and breaker["detail"].startswith("open: 2 consecutive failed runs")
+    # and so does the report: the state in the lake card, a red badge beside it
+    env, pipeline = load_env(conf / "env/local.yaml"), load_pipeline(conf / "pipelines/orders.yaml")
+    page = build_report(spark, env, [pipeline], runs=5)
+    assert page.datasets[0].lake.breaker.open
+    html = render_html(page)
+    assert 'id="breaker-badge-0">circuit breaker open<' in html
+    assert "open: 2 consecutive failed runs (opens after 2)" in html
 
     # the third run is refused: exit 3, a message naming the dataset, its failures and resume; nothing ran
     logged, bronze_version = _log_rows(spark, lake), DeltaTable.forPath(spark, str(lake / "bronze/orders")).history(1)
@@ -94,7 +103,7 @@ def test_breaker_opens_after_n_failures_refuses_with_exit_3_and_closes_on_resume
     _write_pipeline(conf, "warn")
     rc, out = _run(conf, capsys)
     assert rc == 0 and out["silver"]["status"] == "succeeded", out
-    env, pipeline = load_env(conf / "env/local.yaml"), load_pipeline(conf / "pipelines/orders.yaml")
+    pipeline = load_pipeline(conf / "pipelines/orders.yaml")
     assert breaker_states(spark, env, [pipeline]) == {"orders": BreakerState("orders", 0, 2)}
 
 
