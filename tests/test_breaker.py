@@ -151,3 +151,31 @@ def test_an_old_run_log_without_the_fingerprint_column_is_read_and_extended(spar
 
 def _names(schema: str) -> list[str]:
     return [c.split("`")[1] for c in schema.split(", ")]
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("{open_after_failures: 0}", "circuit_breaker.open_after_failures: Input should be greater than or equal to 1"),
+    ("{open_after: 3}", "circuit_breaker.open_after: unknown key"),
+])
+def test_a_bad_circuit_breaker_setting_is_a_config_error_naming_the_key(tmp_path: Path, value: str, said: str) -> None:
+    from medallion.errors import ConfigError
+
+    env = tmp_path / "env.yaml"
+    env.write_text(f"name: t\nlanding_root: a\nlakehouse_root: b\ncircuit_breaker: {value}\n")
+    with pytest.raises(ConfigError, match=None) as err:
+        load_env(env)
+    assert str(env) in str(err.value) and said in str(err.value)
+
+
+def test_counting_stops_at_a_success_a_resume_or_another_fingerprint_and_skips_blocked_runs() -> None:
+    from medallion.breaker import _count
+
+    def run(rid: str, *, failed: bool = False, resumed: bool = False, blocked: bool = False, fp: str = "cur") -> dict:
+        return {"run_id": rid, "failed": failed, "resumed": resumed, "only_blocked": blocked, "fingerprint": fp,
+                "error": f"boom {rid}" if failed else None}
+
+    newest_first = [run("r5", failed=True), run("r4", blocked=True), run("r3", failed=True), run("r2"), run("r1", failed=True)]
+    assert _count("d", "cur", newest_first, 2) == BreakerState("d", 2, 2, "r5", "boom r5")
+    assert _count("d", "cur", [run("r3", failed=True), run("r2", resumed=True), run("r1", failed=True)], 2).failures == 1
+    assert _count("d", "cur", [run("r2", failed=True, fp="old"), run("r1", failed=True)], 1).failures == 0
+    assert _count("d", "cur", [run("r2", failed=True, fp=None)], 1).open is False
