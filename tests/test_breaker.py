@@ -179,3 +179,39 @@ def test_counting_stops_at_a_success_a_resume_or_another_fingerprint_and_skips_b
     assert _count("d", "cur", [run("r3", failed=True), run("r2", resumed=True), run("r1", failed=True)], 2).failures == 1
     assert _count("d", "cur", [run("r2", failed=True, fp="old"), run("r1", failed=True)], 1).failures == 0
     assert _count("d", "cur", [run("r2", failed=True, fp=None)], 1).open is False
+
+
+def test_run_all_blocks_an_open_dataset_and_only_what_reads_it(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    shutil.copytree(ROOT / "data" / "landing" / "customers", tmp_path / "data" / "landing" / "customers")
+    monkeypatch.chdir(tmp_path)
+    env_file = tmp_path / "conf/env/local.yaml"
+    env_file.write_text(env_file.read_text() + "circuit_breaker:\n  open_after_failures: 2\n")
+    env, orders = load_env(env_file), load_pipeline(tmp_path / "conf/pipelines/orders.yaml")
+    # orders' last two runs failed (with its current pipeline file): its breaker is open
+    at = __import__("datetime").datetime(2026, 11, 1, 6, 0)
+    write_run_log(spark, env.audit_path, [
+        RunRecord.of(LayerOutcome(), context=RunContext(f"f{i}", at.replace(hour=i)), pipeline="orders",
+                     environment="local", layer="bronze", table="orders", ended_at=at.replace(hour=i),
+                     error="SourceError: landing unreachable", fingerprint=fingerprint(orders))
+        for i in (1, 2)
+    ])
+    rc = main(["run", "--all", "--env", "local", "--output", "json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    by_dataset = {p["pipeline"]: p for p in out["pipelines"]}
+    assert rc == 3, out
+    assert {k: by_dataset["orders"][k]["status"] for k in ("bronze", "silver", "gold")} == dict.fromkeys(
+        ("bronze", "silver", "gold"), "blocked")
+    customers = by_dataset["customers"]
+    assert (customers["bronze"]["status"], customers["silver"]["status"]) == ("succeeded", "succeeded")
+    assert customers["gold"]["status"] == "blocked"  # its SQL reads {silver.orders}
+    assert not (tmp_path / ".lakehouse/bronze/orders").exists()
+    runs = read_run_log(spark, env.audit_path)
+    why = runs.where("pipeline = 'orders' and run_id = '{}'".format(out["run_id"])).select("details").first()["details"]
+    assert "circuit breaker open (2 failed runs; `medallion resume`)" in why
+    # blocked runs neither count nor reset: the breaker is still open at 2
+    assert breaker_states(spark, env, [orders])["orders"].failures == 2
