@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_dlq(sub)
 
+    from medallion.breaker_command import add_resume_parser
+
+    add_resume_parser(sub, _common, _cmd_resume)
+
     schema = sub.add_parser("schema", help="write the JSON Schemas of the environment and pipeline files")
     schema.add_argument("--out", default="schemas", help="output folder (default: ./schemas)")
     schema.set_defaults(handler=_cmd_schema)
@@ -181,21 +185,26 @@ def _configured_session(args: argparse.Namespace) -> tuple[SparkSession, EnvConf
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from medallion.breaker_command import project_exit_code, refuse_if_open, refused_datasets
     from medallion.layers import layers_for
     from medallion.runner import ProjectReport, RunReport, run_pipeline, run_project
 
     report: RunReport | ProjectReport
     if args.all:
         spark, env, project = _configured_project(args)
-        report = run_project(spark, env, project, args.layer)
+        refused = refused_datasets(spark, env, [p.config for p in project.pipelines])
+        report = run_project(spark, env, project, args.layer, refused=refused)
+        code = project_exit_code(report, refused)
     else:
         spark, env, pipeline, _ = _configured_session(args)
+        refuse_if_open(spark, env, pipeline, args.pipeline)  # exit 3 before any layer starts
         report = run_pipeline(spark, env, pipeline, layers_for(pipeline, args.layer))
+        code = 0 if report.ok else 1
     if args.output == "json":
         print(json.dumps(report.to_json(), default=str))
     else:
         print(report.to_text())
-    return 0 if report.ok else 1
+    return code
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -214,7 +223,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from medallion.table_checks import CheckResult, format_results, run_checks
 
     spark, env, pipeline, _ = _configured_session(args)
-    results = run_checks(spark, env, pipeline, args.layers)
+    from medallion.breaker_command import breaker_checks
+
+    results = run_checks(spark, env, pipeline, args.layers) + breaker_checks(spark, env, pipeline)
     # The latest result of each declared `checks:` entry (of the layers checked); a failed `warn` check
     # is reported, not failed.
     declared = [r for r in latest_results(spark, env, pipeline)
@@ -228,6 +239,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
     else:
         print(format_results(results + as_results))
     return 0 if all(r.passed for r in results + as_results) else 1
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from medallion.breaker_command import do_resume
+
+    spark, env, pipeline, _ = _configured_session(args)
+    return do_resume(spark, env, pipeline, args.output)
 
 
 def _cmd_dlq_inspect(args: argparse.Namespace) -> int:

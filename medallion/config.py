@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from medallion.breaker import CircuitBreakerConfig
 from medallion.columns import SILVER_AUDIT, reserved
 from medallion.config_base import ConfigModel, Identifier, SqlText
 from medallion.config_gold import GoldTable, TableChecks
@@ -114,6 +115,7 @@ class EnvConfig(ConfigModel):
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     lineage: LineageConfig | None = None  # OpenLineage events (medallion.lineage); off when absent
     notify: list[NotifyTarget] = Field(default_factory=list)  # webhook alerts (medallion.alerts)
+    circuit_breaker: CircuitBreakerConfig | None = None  # off unless set (medallion.breaker)
 
     @field_validator("landing_root", "lakehouse_root")
     @classmethod

@@ -44,6 +44,7 @@ class RunRecord:
     ended_at: datetime | None = None
     duration_seconds: float | None = None
     error: str | None = None
+    fingerprint: str | None = None  # the pipeline's configuration hash (medallion.breaker); null in older logs
 
     @property
     def details(self) -> Mapping[str, Any]:
@@ -62,6 +63,7 @@ class RunRecord:
         ended_at: datetime,
         error: str | None = None,
         tables_written: list[str] | None = None,
+        fingerprint: str | None = None,
     ) -> RunRecord:
         """The record of one layer run from its outcome (status FAILED when ``error`` is given)."""
         if tables_written is not None:
@@ -78,6 +80,7 @@ class RunRecord:
             ended_at=ended_at,
             duration_seconds=(ended_at - context.now).total_seconds(),
             error=error,
+            fingerprint=fingerprint,
         )
 
     def columns(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ A process killed in between loses only such records, which carry no rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from medallion import observe
+from medallion.breaker import fingerprint
 from medallion.clock import new_run_id, utc_now
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.errors import MedallionError
@@ -190,6 +191,7 @@ def run_layer(
     record = RunRecord.of(
         outcome, context=context, pipeline=pipeline.dataset, environment=env.name, layer=name,
         table=layer.label(pipeline), ended_at=clock(), error=error, tables_written=layer.tables(pipeline),
+        fingerprint=fingerprint(pipeline),
     )
     run_log.add(record)
     observe.layer_ended(spark, env, pipeline, record)
@@ -207,7 +209,7 @@ def blocked_layer(
     record = RunRecord.of(
         LayerOutcome(status=Status.BLOCKED, details={"blocked_by": blocked_by}), context=RunContext(run_id, now),
         pipeline=pipeline.dataset, environment=env.name, layer=name, table=layer.label(pipeline), ended_at=now,
-        tables_written=layer.tables(pipeline),
+        tables_written=layer.tables(pipeline), fingerprint=fingerprint(pipeline),
     )
     run_log.add(record)
     return record
@@ -263,11 +265,13 @@ def run_project(
     *,
     run_id: str | None = None,
     clock: Callable[[], datetime] = utc_now,
+    refused: Mapping[str, str] | None = None,
 ) -> ProjectReport:
     """Bronze then silver of every dataset, then every gold layer in dependency order, one run id.
 
     A layer that fails stops only what reads it: the dataset's later layers, and the gold layers that
-    read its tables, are recorded ``blocked``; independent datasets run on.
+    read its tables, are recorded ``blocked``; independent datasets run on. A dataset in ``refused``
+    (``{dataset: why}``, its circuit breaker is open: :mod:`medallion.breaker`) is blocked like a failed one.
     """
     report = ProjectReport(run_id or new_run_id(clock()), env.name)
     for p in project.pipelines:  # the summary lists datasets in file order
@@ -276,7 +280,10 @@ def run_project(
 
     def run(p: PipelineFile, name: str, needs: set[tuple[str, str]], run_log: RunLogBuffer) -> None:
         blockers = sorted(needs & failed)
-        if blockers:
+        if refused and p.dataset in refused:
+            record = blocked_layer(spark, env, p.config, name, report.run_id, clock, [refused[p.dataset]],
+                                   run_log=run_log)
+        elif blockers:
             record = blocked_layer(spark, env, p.config, name, report.run_id, clock,
                                    [f"{lay} of {d}" for lay, d in blockers], run_log=run_log)
         else:

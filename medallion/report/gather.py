@@ -287,13 +287,18 @@ def build_report(
         runs: how many of the most recent runs the trends and the failed-run list cover.
         now: the page's "generated at" time (injected by tests).
     """
+    from medallion.report.lake_gather import lake_views
+
     has_log = _is_delta(spark, env.audit_path)
     by_pipeline = read_runs(spark, env.audit_path, [p.dataset for p in pipelines], last=runs)
+    now = now or utc_now()
+    lake = lake_views(spark, env, pipelines, now=now)
     datasets = []
     for pipeline in pipelines:
         records = by_pipeline.get(pipeline.dataset, [])
         datasets.append(_dataset(spark, env, pipeline, records, runs=runs))
-    return Report(env.name, env.lakehouse_root, now or utc_now(), runs, datasets, has_log)
+        datasets[-1].lake = lake.get(pipeline.dataset)
+    return Report(env.name, env.lakehouse_root, now, runs, datasets, has_log)
 
 
 def _dataset(

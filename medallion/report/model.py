@@ -17,9 +17,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medallion.clock import as_utc
+
+if TYPE_CHECKING:
+    from medallion.report.lake import LakeView
 
 __all__ = [
     "CheckRow",
@@ -272,6 +275,7 @@ class DatasetReport:
     quarantined_files: list[QuarantinedFile] | None  # None: no quarantined-file records
     runs_shown: int
     dlq_table: str | None = None
+    lake: LakeView | None = None  # the lake's state beyond the last run (medallion.report.lake)
 
     @property
     def status(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from medallion.report.lake import age_text, size_text
 from medallion.report.model import DatasetReport, Report
 
 __all__ = ["render_html", "chart_payload", "ECHARTS_VERSION", "ECHARTS_SHA256"]
@@ -41,6 +42,8 @@ def _environment() -> Environment:
     )
     env.filters["num"] = lambda v: "–" if v is None else f"{v:,}"
     env.filters["secs"] = lambda v: "–" if v is None else f"{v:,.1f} s"
+    env.filters["age"] = age_text
+    env.filters["bytes"] = size_text
     return env
 
 
