@@ -57,6 +57,7 @@ from medallion.errors import RunError
 from medallion.maintenance import files_per_partition, optimize_zorder, zorder_decision, zorder_threshold
 from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.references import TableRef, bindable_sql, gold_inputs, table_key
+from medallion.sandbox import sandboxed
 from medallion.sql import error_summary, quote_identifier
 
 __all__ = [
@@ -375,6 +376,7 @@ def build_gold_table(
         return metrics
 
     df = gold_frame(spark, gold, silver, {ref: frame for ref, (_, _, frame) in inputs.items()})
+    sandboxed(df, f"gold[{gold.table}]", [silver, *(frame for _, _, frame in inputs.values())])  # before any write
     if gold.checks:  # on the computed result, before the write: a failing `fail` check leaves the table as it is
         from medallion.declared_checks import check_gold
 
