@@ -50,6 +50,43 @@ def harden(spark: SparkSession, settings: Mapping[str, str] | None = None) -> Sp
         level = jvm.org.apache.logging.log4j.Level.OFF
         for name in _ROW_LOGGERS:
             jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
+        _masking_console(jvm)
     except Exception as err:  # another logging backend: our own sinks still mask
-        log.debug("cannot quiet Spark's task loggers: %s", type(err).__name__)
+        log.warning("cannot mask Spark's own log lines (%s): its stderr may quote row data", type(err).__name__)
     return spark
+
+
+#: Credential shapes for Spark's log lines (Java regex, no braces: log4j's pattern parser counts them).
+_LOG_REGEX = (
+    r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+|AccountKey=[^;\s]+|SharedAccessSignature=[^;\s]+|sig=[^&\s'\x22]+"
+    r"|client_?secret\s*[=:]\s*[^&\s'\x22]+|password\s*[=:]\s*[^;&\s'\x22]+"
+    r"|[A-Za-z0-9_~.-][A-Za-z0-9_~.-][A-Za-z0-9_~.-][0-9]Q~[A-Za-z0-9_~.-]+|[A-Za-z0-9+/]+==|eyJ[A-Za-z0-9_-]+[.]eyJ[A-Za-z0-9_-]+[.][A-Za-z0-9_-]+"
+)
+_MASKED_APPENDER = "medallion-masked-console"
+
+
+def _masking_console(jvm: object) -> None:
+    """Replace the driver's console appenders by one whose pattern masks secrets (log4j2 ``%replace``):
+    the values of secret environment variables and credential-shaped strings, in messages and stack traces."""
+    from medallion.logs import _secret_values  # the same secret variables as every other sink
+
+    core = jvm.org.apache.logging.log4j.core  # type: ignore[attr-defined]
+    regex = "|".join(
+        [f"\\Q{v}\\E" for v in _secret_values() if not set(v) & set("{}\\") and "\\E" not in v] + [_LOG_REGEX]
+    )
+    context = jvm.org.apache.logging.log4j.LogManager.getContext(False)  # type: ignore[attr-defined]
+    config = context.getConfiguration()
+    root = config.getRootLogger()
+    if _MASKED_APPENDER in set(root.getAppenders().keySet()):
+        root.removeAppender(_MASKED_APPENDER)
+    pattern = f"%d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %replace{{%m %throwable}}{{{regex}}}{{***}}%n"
+    layout = core.layout.PatternLayout.newBuilder().withPattern(pattern).withConfiguration(config)
+    layout = layout.withAlwaysWriteExceptions(False).build()  # the exception only inside %replace
+    target = getattr(core.appender, "ConsoleAppender$Target").SYSTEM_ERR
+    appender = core.appender.ConsoleAppender.createAppender(layout, None, target, _MASKED_APPENDER, True, False, True)
+    appender.start()
+    config.addAppender(appender)
+    for name in list(root.getAppenders().keySet()):
+        root.removeAppender(name)
+    root.addAppender(appender, None, None)
+    context.updateLoggers()
