@@ -19,7 +19,7 @@ _SECRET_ENV = re.compile(
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-_.~+/]+=*"),
     re.compile(r"(?i)((?:AccountKey|SharedAccessSignature|password|pwd|client_secret|clientsecret)\s*[=:]\s*)[^;\s&\"']+"),
-    re.compile(r"(?i)([?&]sig=)[^&\s\"']+"),
+    re.compile(r"(?i)(\bsig=)[^&\s\"']+"),
     # credential shapes without a label (group 1 empty): an Azure storage account key (64 bytes, base64),
     # an Azure DevOps PAT (52 base32 characters, or the 84-character AZDO format), an Entra ID client
     # secret (``xxx8Q~...``), a JWT.
