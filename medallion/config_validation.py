@@ -19,6 +19,7 @@ from medallion.errors import ConfigError
 from medallion.references import bindable_sql, parse_references
 from medallion.sandbox import SandboxError
 from medallion.sandbox_config import analyse_pipeline
+from medallion.session_hardening import config_sql
 from medallion.sql import error_summary
 from medallion.sql_safety import UnsafeSqlError, check_expression, check_query
 
@@ -74,7 +75,8 @@ def validate_pipeline_sql(spark: SparkSession, pipeline: PipelineConfig, *, file
     for i, gold in enumerate(pipeline.gold):
         validate_gold_table(spark, gold, file=file, key=f"gold.{i} ({gold.table})")
         checked += 1
-    _safe(lambda: analyse_pipeline(spark, pipeline), file)  # the analysed plans (medallion.sandbox)
+    with config_sql(spark):  # file relations and variable substitution off while config SQL is analysed
+        _safe(lambda: analyse_pipeline(spark, pipeline), file)  # the analysed plans (medallion.sandbox)
     return checked
 
 

@@ -58,6 +58,7 @@ from medallion.maintenance import files_per_partition, optimize_zorder, zorder_d
 from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.references import TableRef, bindable_sql, gold_inputs, table_key
 from medallion.sandbox import sandboxed
+from medallion.session_hardening import config_sql
 from medallion.sql import error_summary, quote_identifier
 
 __all__ = [
@@ -123,7 +124,8 @@ def gold_frame(
         return silver.transform(gold_transform(gold))
     frames = {ref.argument: df for ref, df in (tables or {}).items()}
     frames[TableRef("silver").argument] = silver
-    return spark.sql(bindable_sql(gold.sql), **frames)
+    with config_sql(spark):  # analysed here, with file relations and variable substitution off
+        return spark.sql(bindable_sql(gold.sql), **frames)
 
 
 def partition_predicate(columns: Sequence[str], values: Sequence[tuple[Any, ...]]) -> Column:

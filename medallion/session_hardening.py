@@ -3,21 +3,25 @@
 Applied by :func:`medallion.session.get_spark` AFTER the environment file's ``spark:`` map, so an env file
 that sets them otherwise is overridden (with a warning):
 
-- ``spark.sql.runSQLOnFiles=false``: ``parquet.`/path``` and friends are not relations at all;
 - ``spark.sql.variable.substitute=false``: ``${env:X}`` / ``${spark.x}`` in SQL stay literal text;
 - ``spark.redaction.string.regex``: credential-shaped strings are redacted where Spark applies it
   (plan strings, SQL text in the UI and event logs);
 - Spark's own log lines that carry row values of a failed task (``Executor`` / ``TaskSetManager``
   exceptions, e.g. a ``raise_error`` message) are silenced: the failure reaches us masked, through our logs.
+
+While configuration SQL is analysed (:func:`config_sql`: validation and gold's ``spark.sql``),
+``spark.sql.runSQLOnFiles=false`` as well: ``parquet.`/path``` and friends are not relations at all.
+It cannot be off for the whole session: Delta's own table builder resolves ``delta.`/path```.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
-__all__ = ["FORCED", "REDACTION_REGEX", "harden"]
+__all__ = ["CONFIG_SQL", "FORCED", "REDACTION_REGEX", "config_sql", "harden"]
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +31,10 @@ REDACTION_REGEX = (
     r"|client_secret[=:][^&\s]+)"
 )
 
+#: While configuration SQL is analysed, whatever the session says.
+CONFIG_SQL: dict[str, str] = {"spark.sql.runSQLOnFiles": "false", "spark.sql.variable.substitute": "false"}
+
 FORCED: dict[str, str] = {
-    "spark.sql.runSQLOnFiles": "false",
     "spark.sql.variable.substitute": "false",
     "spark.sql.redaction.string.regex": REDACTION_REGEX,
 }
@@ -90,3 +96,19 @@ def _masking_console(jvm: object) -> None:
         root.removeAppender(name)
     root.addAppender(appender, None, None)
     context.updateLoggers()
+
+
+@contextmanager
+def config_sql(spark: SparkSession) -> Iterator[None]:
+    """Analyse configuration SQL inside this block: :data:`CONFIG_SQL` set, the previous values restored after."""
+    previous = {key: spark.conf.get(key, None) for key in CONFIG_SQL}
+    try:
+        for key, value in CONFIG_SQL.items():
+            spark.conf.set(key, value)
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
