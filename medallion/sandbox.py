@@ -131,9 +131,7 @@ def check_plan(plan: Any, key: str, *, inputs: Iterable[Any], per_row: bool, jvm
         if name not in PLAN_NODES:
             raise SandboxError(key, f"{name} is not allowed in configuration SQL ({_short(node)})")
         _check_expressions(node, key, per_row=per_row, subquery=subquery, stack=stack)
-        stack.extend(children)
-        if name == "WithCTE":
-            pass  # the CTE definitions are its children
+        stack.extend(children)  # WithCTE: its CTE definitions are children too
         stack.extend(p for p in _seq(node.innerChildren()) if _is_plan(p, jvm))
 
 
