@@ -147,6 +147,9 @@ def load_configs(args: argparse.Namespace) -> tuple[EnvConfig, PipelineConfig, P
     from medallion.project import project_of
 
     project_of(pipeline_file, pipeline).validate()  # {silver.NAME} / {gold.NAME} resolve, no cycles
+    from medallion.source_roots import check_source_root
+
+    check_source_root(env, pipeline, file=str(pipeline_file))
     return env, pipeline, pipeline_file
 
 
@@ -163,6 +166,10 @@ def _configured_project(args: argparse.Namespace) -> tuple[SparkSession, EnvConf
 
     env = _load_env(args)
     project = load_project(args.conf_dir)
+    from medallion.source_roots import check_source_root
+
+    for p in project.pipelines:
+        check_source_root(env, p.config, file=str(p.path))
     from medallion.config_validation import validate_pipeline_sql
     from medallion.session import get_spark
 
@@ -201,9 +208,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         report = run_pipeline(spark, env, pipeline, layers_for(pipeline, args.layer))
         code = 0 if report.ok else 1
     if args.output == "json":
-        print(json.dumps(report.to_json(), default=str))
+        print(mask_secrets(json.dumps(report.to_json(), default=str)))
     else:
-        print(report.to_text())
+        print(mask_secrets(report.to_text()))
     return code
 
 

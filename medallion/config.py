@@ -105,6 +105,12 @@ class MaintenanceConfig(ConfigModel):
     allow_unsafe_retention: bool = False
 
 
+class SourcesConfig(ConfigModel):
+    """Where pipeline files may read from (``sources.allowed_roots``; default: the landing root)."""
+
+    allowed_roots: list[SqlText] | None = Field(default=None, min_length=1)
+
+
 class EnvConfig(ConfigModel):
     """``conf/env/NAME.yaml``: where landing files arrive and where Delta tables live."""
 
@@ -116,6 +122,7 @@ class EnvConfig(ConfigModel):
     lineage: LineageConfig | None = None  # OpenLineage events (medallion.lineage); off when absent
     notify: list[NotifyTarget] = Field(default_factory=list)  # webhook alerts (medallion.alerts)
     circuit_breaker: CircuitBreakerConfig | None = None  # off unless set (medallion.breaker)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
 
     @field_validator("landing_root", "lakehouse_root")
     @classmethod
@@ -331,13 +338,42 @@ class PipelineConfig(ConfigModel):
 # --------------------------------------------------------------------------- loading
 
 
+#: A configuration file larger than this is refused unread (a pipeline file is a few KiB).
+MAX_CONFIG_BYTES = 1024 * 1024
+#: Deeper YAML nesting than this is refused (the contract's files nest five levels).
+MAX_CONFIG_DEPTH = 40
+_SUBSTITUTED: set[str] = set()  # values ${VAR} expanded to: never echoed in a validation error
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys instead of silently keeping the last one."""
+    """SafeLoader that rejects duplicate mapping keys, complex keys, anchors/aliases (an alias bomb
+    expands exponentially) and nesting deeper than :data:`MAX_CONFIG_DEPTH`."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed", event.start_mark)
+        if getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "anchors (&name) are not allowed", event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_CONFIG_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_CONFIG_DEPTH} levels",
+                                                  event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                None, None, "mapping keys must be plain scalars (no complex '? [a, b]' keys)", key_node.start_mark
+            )
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -358,13 +394,21 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     """
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if Path(path).stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"larger than {MAX_CONFIG_BYTES} bytes; not read", file=file)
+        raw = Path(path).read_bytes()
     except OSError as err:
         raise ConfigError(f"cannot read the file ({err.strerror or err})", file=file) from err
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"not UTF-8 text (byte {err.start})", file=file) from None
+    try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
-        raise ConfigError(f"not valid YAML: {err}", file=file) from err
+        raise ConfigError(f"not valid YAML: {err}", file=file) from None
+    except (RecursionError, TypeError, ValueError, OverflowError) as err:  # constructors of odd scalars
+        raise ConfigError(f"not valid YAML: {type(err).__name__}", file=file) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -385,6 +429,8 @@ def _expand(value: Any, file: str, where: tuple[str, ...]) -> Any:
                 return match.group(2)
             if name not in os.environ:
                 raise ConfigError(f"environment variable ${{{name}}} is not set", file=file, key=".".join(where))
+            if len(os.environ[name]) >= 4:
+                _SUBSTITUTED.add(os.environ[name])
             return os.environ[name]
 
         return _ENV_VAR.sub(substitute, value)
@@ -403,8 +449,12 @@ def _validate(model: type[ConfigModel], data: dict[str, Any], file: str) -> Any:
             if e["type"] == "extra_forbidden":
                 msg = "unknown key"
             lines.append(f"{key}: {msg}")
+        message = "; ".join(lines)
+        for value in sorted(_SUBSTITUTED, key=len, reverse=True):  # a ${VAR} value is never echoed
+            message = message.replace(value, "***")
+            message = message.replace(repr(value)[1:-1], "***")
         # `from None`: the chained pydantic error would print the input values again.
-        raise ConfigError("; ".join(lines), file=file) from None
+        raise ConfigError(message, file=file) from None
 
 
 def load_env(path: str | Path) -> EnvConfig:

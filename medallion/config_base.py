@@ -18,11 +18,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 __all__ = ["ConfigModel", "Identifier", "SqlText"]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _identifier(value: str) -> str:
-    if not _IDENTIFIER.match(value):
+    if not _IDENTIFIER.fullmatch(value):  # fullmatch: `$` would let "orders\n" through
         raise ValueError(
             f"{value!r} is not a valid name: use letters, digits and underscores, not starting with a digit"
         )

@@ -17,6 +17,9 @@ from medallion.config import PipelineConfig
 from medallion.config_gold import GoldTable
 from medallion.errors import ConfigError
 from medallion.references import bindable_sql, parse_references
+from medallion.sandbox import SandboxError
+from medallion.sandbox_config import analyse_pipeline
+from medallion.session_hardening import config_sql
 from medallion.sql import error_summary
 from medallion.sql_safety import UnsafeSqlError, check_expression, check_query
 
@@ -58,6 +61,7 @@ def validate_pipeline_sql(spark: SparkSession, pipeline: PipelineConfig, *, file
     parser = _parser(spark)
     checked = 0
     for key, kind, text in pipeline_expressions(pipeline):
+        _no_substitution(text, file=file, key=key)
         try:
             if kind == "expr":
                 parsed = parser.parseExpression(text)
@@ -71,7 +75,15 @@ def validate_pipeline_sql(spark: SparkSession, pipeline: PipelineConfig, *, file
     for i, gold in enumerate(pipeline.gold):
         validate_gold_table(spark, gold, file=file, key=f"gold.{i} ({gold.table})")
         checked += 1
+    with config_sql(spark):  # file relations and variable substitution off while config SQL is analysed
+        _safe(lambda: analyse_pipeline(spark, pipeline), file)  # the analysed plans (medallion.sandbox)
     return checked
+
+
+def _no_substitution(text: str, *, file: str | None, key: str) -> None:
+    """Refuse ``${...}`` left in config SQL: Spark's variable substitution would read confs and env vars."""
+    if "${" in text:
+        raise ConfigError("'${' (Spark variable substitution) is not allowed in configuration SQL", file=file, key=key)
 
 
 def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None = None, key: str | None = None) -> None:
@@ -89,6 +101,7 @@ def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None 
         return
     key = key or f"gold[{gold.table}].sql"
     text, stand_ins = _with_dummy_tables(gold.sql, file=file, key=key)
+    _no_substitution(text, file=file, key=key)  # after formatting: `${{env:X}}` becomes `${env:X}`
     parser = _parser(spark)
     try:
         plan = parser.parsePlan(text)
@@ -111,6 +124,8 @@ def _safe(check: Any, file: str | None) -> None:
     """Run a :mod:`medallion.sql_safety` check, turning its refusal into a ConfigError (exit 2)."""
     try:
         check()
+    except SandboxError as err:
+        raise ConfigError(err.construct, file=file, key=err.key) from None
     except UnsafeSqlError as err:
         key, _, reason = str(err).partition(": ")
         raise ConfigError(reason, file=file, key=key) from None
@@ -155,6 +170,7 @@ def validate_gold_table(
     if gold.filter:
         exprs.append((f"{prefix}.filter", gold.filter))
     for where, expr in exprs:
+        _no_substitution(expr, file=file, key=where)
         try:
             parsed = parser.parseExpression(expr)
         except Exception as err:

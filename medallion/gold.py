@@ -57,6 +57,8 @@ from medallion.errors import RunError
 from medallion.maintenance import files_per_partition, optimize_zorder, zorder_decision, zorder_threshold
 from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.references import TableRef, bindable_sql, gold_inputs, table_key
+from medallion.sandbox import sandboxed
+from medallion.session_hardening import config_sql
 from medallion.sql import error_summary, quote_identifier
 
 __all__ = [
@@ -122,7 +124,8 @@ def gold_frame(
         return silver.transform(gold_transform(gold))
     frames = {ref.argument: df for ref, df in (tables or {}).items()}
     frames[TableRef("silver").argument] = silver
-    return spark.sql(bindable_sql(gold.sql), **frames)
+    with config_sql(spark):  # analysed here, with file relations and variable substitution off
+        return spark.sql(bindable_sql(gold.sql), **frames)
 
 
 def partition_predicate(columns: Sequence[str], values: Sequence[tuple[Any, ...]]) -> Column:
@@ -375,6 +378,7 @@ def build_gold_table(
         return metrics
 
     df = gold_frame(spark, gold, silver, {ref: frame for ref, (_, _, frame) in inputs.items()})
+    sandboxed(df, f"gold[{gold.table}]", [silver, *(frame for _, _, frame in inputs.values())])  # before any write
     if gold.checks:  # on the computed result, before the write: a failing `fail` check leaves the table as it is
         from medallion.declared_checks import check_gold
 

@@ -13,11 +13,21 @@ import sys
 __all__ = ["SecretMaskingFilter", "configure_logging", "mask_secrets"]
 
 MASK = "***"
-_SECRET_ENV = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|CONNECTION_STRING|SAS|CREDENTIAL)", re.IGNORECASE)
+_SECRET_ENV = re.compile(
+    r"(KEY|SECRET|TOKEN|PASSWORD|PASSWD|PWD|CONNECTION_STRING|SAS|CREDENTIAL|PAT\b|_PAT_|AUTH|SIG)", re.IGNORECASE
+)
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-_.~+/]+=*"),
-    re.compile(r"(?i)((?:AccountKey|SharedAccessSignature|password|pwd|client_secret)\s*[=:]\s*)[^;\s&\"']+"),
-    re.compile(r"(?i)([?&]sig=)[^&\s\"']+"),
+    re.compile(r"(?i)((?:AccountKey|SharedAccessSignature|password|pwd|client_secret|clientsecret)\s*[=:]\s*)[^;\s&\"']+"),
+    re.compile(r"(?i)(\bsig=)[^&\s\"']+"),
+    # credential shapes without a label (group 1 empty): an Azure storage account key (64 bytes, base64),
+    # an Azure DevOps PAT (52 base32 characters, or the 84-character AZDO format), an Entra ID client
+    # secret (``xxx8Q~...``), a JWT.
+    re.compile(r"()(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"),
+    re.compile(r"()\b[a-z2-7]{52}\b"),
+    re.compile(r"()\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b"),
+    re.compile(r"()(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}(?![A-Za-z0-9_~.-])"),
+    re.compile(r"()\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"),
 ]
 
 
@@ -30,7 +40,13 @@ def _secret_values() -> list[str]:
 
 
 def mask_secrets(text: str) -> str:
-    """Replace secret-looking values (tokens, keys, SAS signatures, secret env values) with ``***``."""
+    """Replace secret-looking values (tokens, keys, SAS signatures, secret env values) with ``***``.
+
+    The one masking function of every sink: logs, the CLI's text and JSON output, the run log's
+    ``error`` column (:class:`medallion.run_log.RunRecord`) and the report.
+    """
+    if not text:
+        return text
     for value in _secret_values():
         text = text.replace(value, MASK)
     for pattern in _PATTERNS:

@@ -20,7 +20,7 @@ from medallion.config_gold import GoldTable
 
 __all__ = ["TableRef", "parse_references", "bindable_sql", "gold_inputs", "table_key"]
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _LAYERS = ("silver", "gold")
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from medallion.clock import as_utc
+from medallion.logs import mask_secrets
 from medallion.outcome import COUNT_FIELDS, LayerOutcome, RunContext, Status
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class RunRecord:
             started_at=context.now,
             ended_at=ended_at,
             duration_seconds=(ended_at - context.now).total_seconds(),
-            error=error,
+            error=None if error is None else mask_secrets(error),  # the run log, JSON, summary, report
             fingerprint=fingerprint,
         )
 

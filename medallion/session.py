@@ -20,6 +20,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from medallion.session_hardening import harden
+
 __all__ = ["get_spark", "session_conf", "maven_delta_jars", "fetch_delta_jars_with_maven", "LOCAL_DEFAULTS", "DELTA_SETTINGS"]
 
 log = logging.getLogger(__name__)
@@ -59,13 +61,13 @@ def get_spark(settings: Mapping[str, str] | None = None, *, app_name: str = "med
     if active is not None or _launched_by_spark_submit():
         spark = active or SparkSession.builder.appName(app_name).getOrCreate()
         _apply_runtime_settings(spark, settings)
-        return spark
+        return harden(spark, settings)
 
     conf = {**LOCAL_DEFAULTS, **DELTA_SETTINGS, **settings}
     spark = _start_local(app_name, conf)
     spark.sparkContext.setLogLevel(os.environ.get("MEDALLION_SPARK_LOG_LEVEL", "WARN"))
     log.info("started local Spark %s with Delta", spark.version)
-    return spark
+    return harden(spark, settings)
 
 
 def _builder(app_name: str, conf: Mapping[str, str]) -> SparkSession.Builder:

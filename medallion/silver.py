@@ -67,6 +67,7 @@ from medallion.errors import ConfigError, RunError
 from medallion.expectations import check_expectations, cleanse, enforce_limits, quality_aggregates
 from medallion.merge import MergeSpec, merge_into, rank_versions
 from medallion.outcome import LayerOutcome, RunContext, Status
+from medallion.sandbox import sandboxed
 from medallion.scd2 import write_history
 from medallion.session import session_conf
 from medallion.sql import quote_identifier
@@ -316,6 +317,7 @@ def _run_silver(
     with session_conf(spark, {"spark.sql.ansi.enabled": "false"}):
         bronze = read_bronze_changes(spark, bronze_path, batch.start, batch.end)
         prepared = bronze.transform(prepare(silver, run_id=run.run_id, now=run.now)).transform(_letters_only)
+        sandboxed(prepared, "silver", [bronze], per_row=True)  # the analysed plan, before any write
         prepared.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             return _run_batch(spark, silver, prepared, run, batch, details, hook=hook,

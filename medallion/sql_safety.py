@@ -31,6 +31,9 @@ _RELATION = "UnresolvedRelation"
 _TVF = ("UnresolvedTableValuedFunction", "UnresolvedTVFAliases")
 _FUNCTION = "UnresolvedFunction"
 _WITH = "UnresolvedWith"
+#: ``IDENTIFIER('name')`` hides a function or table name from the parse tree until analysis.
+_IDENTIFIER = "UnresolvedIdentifier"
+_SCRIPT = "ScriptTransformation"
 
 
 class UnsafeSqlError(ValueError):
@@ -59,6 +62,32 @@ def _walk_expression(expr: Any) -> Iterator[Any]:
         stack.extend(_seq(node.children()))
 
 
+def _forbidden_call(node: Any, jvm: Any) -> str | None:
+    """The name of a reflective builtin ``node`` calls, whatever its spelling (``REFLECT``, ``builtin.reflect``)."""
+    if node.getClass().getSimpleName() != _FUNCTION:
+        return None
+    name = _function_name(node)
+    if name in FORBIDDEN_FUNCTIONS or name.rsplit(".", 1)[-1] in FORBIDDEN_FUNCTIONS:
+        return name
+    registry = jvm.org.apache.spark.sql.catalyst.analysis.FunctionRegistry.builtin()
+    info = registry.lookupFunction(jvm.org.apache.spark.sql.catalyst.FunctionIdentifier.apply(name.rsplit(".", 1)[-1]))
+    if info.isDefined() and str(info.get().getClassName()).rsplit(".", 1)[-1] in ("CallMethodViaReflection", "TryReflect"):
+        return name
+    return None
+
+
+def _check_node(node: Any, key: str, jvm: Any) -> None:
+    """What no configuration SQL may hold, in any position: IDENTIFIER(...), reflection, SELECT TRANSFORM."""
+    name = node.getClass().getSimpleName()
+    if _IDENTIFIER in name:
+        raise UnsafeSqlError(f"{key}: IDENTIFIER(...) is not allowed in configuration SQL")
+    if _SCRIPT in name:
+        raise UnsafeSqlError(f"{key}: SELECT TRANSFORM (script transformation) is not allowed")
+    call = _forbidden_call(node, jvm)
+    if call is not None:
+        raise UnsafeSqlError(f"{key}: function {call}() is not allowed")
+
+
 def check_expression(expr: Any, key: str, *, jvm: Any) -> None:
     """Refuse a per-row expression (a parsed Catalyst expression) that holds a subquery or a forbidden call.
 
@@ -68,8 +97,7 @@ def check_expression(expr: Any, key: str, *, jvm: Any) -> None:
     for node in _walk_expression(expr):
         if _is_subquery(node, jvm):
             raise UnsafeSqlError(f"{key}: subqueries are not allowed in a per-row expression")
-        if node.getClass().getSimpleName() == _FUNCTION and _function_name(node) in FORBIDDEN_FUNCTIONS:
-            raise UnsafeSqlError(f"{key}: function {_function_name(node)}() is not allowed")
+        _check_node(node, key, jvm)
 
 
 def check_query(plan: Any, key: str, *, allowed: Iterable[str], jvm: Any) -> None:
@@ -82,33 +110,33 @@ def check_query(plan: Any, key: str, *, allowed: Iterable[str], jvm: Any) -> Non
     Raises:
         UnsafeSqlError: naming ``key`` and the relation or function refused.
     """
-    permitted = {a.lower() for a in allowed}
-    ctes: set[str] = set()
+    permitted = {(a.lower(),) for a in allowed}
+    ctes: set[tuple[str, ...]] = set()
     stack = [plan]
-    relations: list[str] = []
+    relations: list[tuple[str, ...]] = []
     while stack:
         node = stack.pop()
         name = node.getClass().getSimpleName()
+        _check_node(node, key, jvm)
         if name == _WITH:
             for pair in _seq(node.cteRelations()):
-                ctes.add(str(pair._1()).lower())
+                ctes.add((str(pair._1()).lower(),))  # a CTE name is one part: `text./etc/passwd` never matches text.`/etc/passwd`
         if name == _RELATION:
-            parts = list(_seq(node.multipartIdentifier()))
-            relations.append(".".join(parts))
+            relations.append(tuple(str(p).lower() for p in _seq(node.multipartIdentifier())))
             continue
         if name in _TVF:
             raise UnsafeSqlError(f"{key}: table-valued functions are not allowed in gold sql")
         for expr in _seq(node.expressions()):
             for sub in _walk_expression(expr):
-                if sub.getClass().getSimpleName() == _FUNCTION and _function_name(sub) in FORBIDDEN_FUNCTIONS:
-                    raise UnsafeSqlError(f"{key}: function {_function_name(sub)}() is not allowed")
+                _check_node(sub, key, jvm)
                 if _is_subquery(sub, jvm):
                     stack.append(sub.plan())
         stack.extend(_seq(node.children()))
         if name == _WITH:
             stack.extend(_seq(node.innerChildren()))  # the CTE definitions
-    for relation in relations:
-        if relation.lower() not in permitted and relation.lower() not in ctes:
+    for parts in relations:
+        relation = ".".join(parts)
+        if parts not in permitted and parts not in ctes:
             raise UnsafeSqlError(
                 f"{key}: reads {relation!r}; gold sql may read only the project's tables through their "
                 "placeholders (no file paths, no other tables)"
