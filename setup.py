@@ -41,7 +41,7 @@ setup(
         "lineage": ["openlineage-python>=1.30,<2"],  # OpenLineage events (env file `lineage:`)
         "dev": [
             "openlineage-python>=1.30,<2",
-            "jsonschema>=4.18",  # tests validate OpenLineage events against the spec's JSON Schema
+            "jsonschema>=4.18",  # tests validate OpenLineage events against our JSON Schema of the spec
             "pyspark>=3.5.0,<3.6",
             "delta-spark>=3.2.0,<3.3",
             "azure-identity>=1.17",

@@ -1,5 +1,5 @@
 """OpenLineage events: one full run of the sample (bronze, silver, gold) sends START and COMPLETE per
-layer to a local HTTP receiver, every event valid against the spec's JSON Schema; a failing layer
+layer to a local HTTP receiver, every event valid against our JSON Schema of the spec; a failing layer
 sends FAIL; an unreachable lineage endpoint never fails a run."""
 from __future__ import annotations
 
