@@ -189,6 +189,8 @@ def cli_subprocess() -> CliProcess:
 @pytest.fixture
 def jvm_subprocess() -> Callable[..., subprocess.CompletedProcess[str]]:
     """``jvm_subprocess(script, *args)``: runs a Python script that starts (and may kill) a JVM of its own."""
-    def run(script: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout)
+    def run(script: Path, *args: str, timeout: float = 300, cwd: Path | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout,
+                              cwd=cwd, env=env)
     return run

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -48,7 +47,7 @@ def _leaks(text: str) -> list[str]:
     return [s for s in (FAKE_SECRET, FAKE_ACCOUNT_KEY, FAKE_SIG) if s in text]
 
 
-def test_every_hostile_pipeline_is_refused_by_validate(tmp_path: Path) -> None:
+def test_every_hostile_pipeline_is_refused_by_validate(tmp_path: Path, jvm_subprocess) -> None:
     token = uuid.uuid4().hex
     hostile = cases(token)
     conf = _conf(tmp_path, {case_id: data for case_id, data, _, _ in hostile})
@@ -62,8 +61,8 @@ def test_every_hostile_pipeline_is_refused_by_validate(tmp_path: Path) -> None:
         "    out[name] = [code, err.getvalue() + std.getvalue()]\n"
         "print('RESULTS' + json.dumps(out))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900, check=False,
-                          env=_env(), cwd=tmp_path)
+    (tmp_path / "script.py").write_text(script, encoding="utf-8")
+    done = jvm_subprocess(tmp_path / "script.py", timeout=900, env=_env(), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.split("RESULTS", 1)[1])
     for case_id, _, key, construct in hostile:
@@ -75,22 +74,21 @@ def test_every_hostile_pipeline_is_refused_by_validate(tmp_path: Path) -> None:
     assert not Path(CANARY.format(token=token)).exists()
 
 
-def test_shell_attack_through_run_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+def test_shell_attack_through_run_exits_2_and_writes_nothing(tmp_path: Path, cli_subprocess) -> None:
     token = uuid.uuid4().hex
     canary = Path(CANARY.format(token=token))
     transform = next(data for case_id, data, _, _ in cases(token) if case_id == "transform_shell")
     conf = _conf(tmp_path, {"orders": transform})
     (tmp_path / "landing" / "orders" / "a.json").write_text('{"order_id": "1", "updated_at": "2026-01-01", "amount": 1}\n')
-    done = subprocess.run(["medallion", "run", "--pipeline", str(conf / "pipelines" / "orders.yaml"), "--env", "t",
-                           "--conf-dir", str(conf), "--output", "json"],
-                          capture_output=True, text=True, timeout=900, check=False, env=_env(), cwd=tmp_path)
+    done = cli_subprocess.run(["run", "--pipeline", str(conf / "pipelines" / "orders.yaml"), "--env", "t",
+                               "--conf-dir", str(conf), "--output", "json"], timeout=900, env=_env(), cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "TRANSFORM" in done.stderr
     assert not canary.exists()
     assert not (tmp_path / "lake").exists()  # refused before any write: not even bronze
 
 
-def test_secrets_reach_no_output_log_table_or_report(tmp_path: Path) -> None:
+def test_secrets_reach_no_output_log_table_or_report(tmp_path: Path, jvm_subprocess) -> None:
     pipeline = {
         "dataset": "orders",
         "source": {"format": "json", "path": "orders", "source_system": "web"},
@@ -116,8 +114,8 @@ def test_secrets_reach_no_output_log_table_or_report(tmp_path: Path) -> None:
         "print('RUNLOG' + '\\n'.join(rows))\n"
         "sys.exit(code)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900, check=False,
-                          env=_env(), cwd=tmp_path)
+    (tmp_path / "script.py").write_text(script, encoding="utf-8")
+    done = jvm_subprocess(tmp_path / "script.py", timeout=900, env=_env(), cwd=tmp_path)
     assert done.returncode == 1, done.stderr[-3000:]  # silver failed on raise_error: a failed run, not a crash
     run_json, run_log = done.stdout.split("RUNLOG", 1)
     assert "bad row" in run_log  # the failure is recorded...
