@@ -159,7 +159,7 @@ def _configured_project(args: argparse.Namespace) -> tuple[SparkSession, EnvConf
 
     env = _load_env(args)
     project = load_project(args.conf_dir)
-    from medallion.config_validation import validate_pipeline_sql
+    from medallion.config.validation import validate_pipeline_sql
     from medallion.session import get_spark
 
     spark = get_spark(env.spark, app_name="medallion-project")
@@ -171,7 +171,7 @@ def _configured_project(args: argparse.Namespace) -> tuple[SparkSession, EnvConf
 def _configured_session(args: argparse.Namespace) -> tuple[SparkSession, EnvConfig, PipelineConfig, Path]:
     """Load and validate both files (before any JVM), then start Spark and parse the pipeline's SQL."""
     env, pipeline, pipeline_file = load_configs(args)
-    from medallion.config_validation import validate_pipeline_sql
+    from medallion.config.validation import validate_pipeline_sql
     from medallion.session import get_spark  # imported only once the files are valid: no pyspark before
 
     spark = get_spark(env.spark, app_name=f"medallion-{pipeline.dataset}")
@@ -210,8 +210,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from medallion.declared_checks import latest_results
-    from medallion.table_checks import CheckResult, format_results, run_checks
+    from medallion.checks.declared_checks import latest_results
+    from medallion.checks.table_checks import CheckResult, format_results, run_checks
 
     spark, env, pipeline, _ = _configured_session(args)
     results = run_checks(spark, env, pipeline, args.layers)
@@ -231,7 +231,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_dlq_inspect(args: argparse.Namespace) -> int:
-    from medallion.dlq import format_inspection, inspect
+    from medallion.dlq.commands import format_inspection, inspect
 
     spark, env, pipeline, _ = _configured_session(args)
     report = inspect(spark, env, pipeline, samples=args.samples)
@@ -240,17 +240,17 @@ def _cmd_dlq_inspect(args: argparse.Namespace) -> int:
 
 
 def _outcome_json(run_id: str, record_or_outcome: object) -> str:
-    from medallion.outcome import LayerOutcome
+    from medallion.audit.outcome import LayerOutcome
 
     outcome = record_or_outcome if isinstance(record_or_outcome, LayerOutcome) else record_or_outcome.outcome  # type: ignore[attr-defined]
     return json.dumps({"run_id": run_id, "status": str(outcome.status), **asdict(outcome)}, default=str)
 
 
 def _cmd_dlq_replay(args: argparse.Namespace) -> int:
+    from medallion.audit.outcome import RunContext
     from medallion.clock import new_run_id, utc_now
-    from medallion.dlq import Selection, log_run
-    from medallion.dlq_replay import LAYER, format_replay, replay
-    from medallion.outcome import RunContext
+    from medallion.dlq.commands import Selection, log_run
+    from medallion.dlq.replay import LAYER, format_replay, replay
 
     spark, env, pipeline, _ = _configured_session(args)
     run = RunContext(new_run_id(), utc_now())
@@ -264,9 +264,9 @@ def _cmd_dlq_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_dlq_discard(args: argparse.Namespace) -> int:
+    from medallion.audit.outcome import RunContext
     from medallion.clock import new_run_id, utc_now
-    from medallion.dlq import Selection, discard, log_run
-    from medallion.outcome import RunContext
+    from medallion.dlq.commands import Selection, discard, log_run
 
     spark, env, pipeline, _ = _configured_session(args)
     run = RunContext(new_run_id(), utc_now())
@@ -295,7 +295,7 @@ def _cmd_maintain(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from medallion.schemas import write_schemas
+    from medallion.config.schemas import write_schemas
 
     for path in write_schemas(Path(args.out)):
         print(path)

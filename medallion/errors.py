@@ -19,7 +19,7 @@ __all__ = [
 class MedallionError(Exception):
     """Base class of every error raised by medallion.
 
-    ``partial`` is what a layer had counted when it failed (a :class:`medallion.outcome.LayerOutcome`,
+    ``partial`` is what a layer had counted when it failed (a :class:`medallion.audit.outcome.LayerOutcome`,
     or None): the runner records it with the failure.
     """
 

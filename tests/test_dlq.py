@@ -15,13 +15,13 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from silver_helpers import ORDERS, append_bronze, bronze_frame, new_result, pipeline, read
 
-from medallion.bronze import run_bronze
+from medallion.audit.run_log import read_run_log
+from medallion.bronze.layer import run_bronze
 from medallion.config import PipelineConfig
 from medallion.delta_table import committed_txn_version, latest_version
-from medallion.dlq import Selection, app_id, discard, format_inspection, inspect, log_run
-from medallion.dlq_replay import LAYER, format_replay, replay
-from medallion.run_log import read_run_log
-from medallion.silver import run_silver
+from medallion.dlq.commands import Selection, app_id, discard, format_inspection, inspect, log_run
+from medallion.dlq.replay import LAYER, format_replay, replay
+from medallion.silver.layer import run_silver
 
 ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ["NEW", "PAID", "SHIPPED", "CANCELLED"]
@@ -179,9 +179,9 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     from datetime import datetime, timezone
     from medallion.config import EnvConfig, PipelineConfig
-    from medallion.dlq import Selection
-    from medallion.dlq_replay import replay
-    from medallion.outcome import RunContext
+    from medallion.dlq.commands import Selection
+    from medallion.dlq.replay import replay
+    from medallion.audit.outcome import RunContext
     from medallion.session import get_spark
 
     lake, landing, pipeline_json, marker = sys.argv[1:5]

@@ -12,14 +12,14 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import RunContext
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.config_gold import GoldTable
-from medallion.config_validation import validate_gold_sql, validate_gold_table
+from medallion.config.gold import GoldTable
+from medallion.config.validation import validate_gold_sql, validate_gold_table
 from medallion.errors import ConfigError, RunError
-from medallion.gold import gold_frame, gold_transform, partition_predicate, run_gold
+from medallion.gold.layer import gold_frame, gold_transform, partition_predicate, run_gold
 from medallion.layers import get_layer
 from medallion.maintenance import zorder_decision
-from medallion.outcome import RunContext
 from medallion.session import session_conf
 
 SILVER_SCHEMA = "order_id BIGINT, customer_email STRING, amount DECIMAL(12,2), status STRING, updated_at TIMESTAMP"
@@ -217,7 +217,7 @@ def test_zorder_decision_needs_a_partition_with_several_files_above_the_threshol
 def test_zorder_is_skipped_where_it_cannot_pay_and_the_run_log_says_why(
     spark: SparkSession, env: EnvConfig, now: datetime
 ) -> None:
-    from medallion.run_log import read_run_log
+    from medallion.audit.run_log import read_run_log
     from medallion.runner import run_pipeline
 
     pipeline = _pipeline(DAILY)

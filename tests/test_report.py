@@ -310,7 +310,7 @@ def test_empty_lakehouse_says_so(spark, tmp_path: Path) -> None:  # noqa: ANN001
 
 @pytest.mark.delta
 def test_checks_and_quarantined_files_shown_when_recorded(spark, sample_lakehouse: SampleLakehouse, tmp_path: Path) -> None:  # noqa: ANN001
-    from medallion.file_log import FileEntry, FileLog, FileStatus
+    from medallion.bronze.file_log import FileEntry, FileLog, FileStatus
     from medallion.report.gather import build_report
 
     lake = tmp_path / "lake"

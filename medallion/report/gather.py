@@ -21,11 +21,12 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from medallion.audit.run_log import read_run_log
+from medallion.bronze.file_log import FileStatus
 from medallion.clock import as_utc, utc_now
 from medallion.columns import DLQ_STATUS, FAILED_RULES, QUARANTINE_RUN_ID, QUARANTINED_AT, RUN_ID, SOURCE_FILE
 from medallion.config import EnvConfig, PipelineConfig, join_path
 from medallion.delta_table import parse_metadata
-from medallion.file_log import FileStatus
 from medallion.report.compute import (
     drift_events,
     failed_runs,
@@ -47,7 +48,6 @@ from medallion.report.model import (
     QuarantinedFile,
     Report,
 )
-from medallion.run_log import read_run_log
 from medallion.sql import column
 
 __all__ = [

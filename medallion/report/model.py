@@ -52,7 +52,7 @@ def _int(value: Any) -> int:
 class LayerRun:
     """One run-log record (one layer of one run), as read back from the table.
 
-    Read from the run log's columns (:class:`medallion.run_log.RunRecord`'s flattened form), so a
+    Read from the run log's columns (:class:`medallion.audit.run_log.RunRecord`'s flattened form), so a
     page can be built from any run log, including one written by an older or newer medallion.
     """
 

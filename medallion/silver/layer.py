@@ -4,9 +4,9 @@ One run:
 
 1. **Plan the input.** Silver consumes bronze by table version. The last bronze version applied is
    the ``txnVersion`` of silver's own MERGE commit (Delta idempotent writes, app id
-   ``medallion.silver.<bronze table>``), so the watermark and the data move in one commit. The run
+   ``medallion.silver.layer.<bronze table>``), so the watermark and the data move in one commit. The run
    reads bronze's change data feed from the next version to the latest one.
-2. **Cleanse and check** (:mod:`medallion.expectations`): the ``columns:`` expressions, every expectation
+2. **Cleanse and check** (:mod:`medallion.silver.expectations`): the ``columns:`` expressions, every expectation
    in one pass, the original bronze row kept alongside; then rank the versions of each key.
 3. **Count once**: the prepared frame is persisted and summarised by one aggregation. A violated
    ``fail`` rule or ``max_quarantine_fraction`` raises :class:`~medallion.errors.ExpectationFailed`
@@ -14,7 +14,7 @@ One run:
 4. **Dead-letter** the quarantined rows (original bronze columns + ``_failed_rules``,
    ``_bronze_version``, ``_quarantine_run_id``, ``_quarantined_at``) as an idempotent append carrying
    the same ``(app id, bronze version)``.
-5. **MERGE** the newest valid row of each key into silver (:mod:`medallion.merge`), committing the
+5. **MERGE** the newest valid row of each key into silver (:mod:`medallion.silver.merge`), committing the
    watermark.
 
 Crash safety: a crash before step 4 leaves nothing. A crash between steps 4 and 5 leaves the
@@ -42,6 +42,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.clock import as_utc
 from medallion.columns import (
     BRONZE_VERSION,
@@ -60,15 +61,14 @@ from medallion.columns import (
     UPDATED_AT,
 )
 from medallion.config import EnvConfig, PipelineConfig, SilverConfig, join_path
-from medallion.deletes import delete_flag, record_tombstones, with_tombstones
 from medallion.delta_table import CommitTag, append_idempotent, committed_txn_version, latest_version, read_change_feed
-from medallion.dlq import dead_letter_columns
+from medallion.dlq.commands import dead_letter_columns
 from medallion.errors import ConfigError, RunError
-from medallion.expectations import check_expectations, cleanse, enforce_limits, quality_aggregates
-from medallion.merge import MergeSpec, merge_into, rank_versions
-from medallion.outcome import LayerOutcome, RunContext, Status
-from medallion.scd2 import write_history
 from medallion.session import session_conf
+from medallion.silver.deletes import delete_flag, record_tombstones, with_tombstones
+from medallion.silver.expectations import check_expectations, cleanse, enforce_limits, quality_aggregates
+from medallion.silver.merge import MergeSpec, merge_into, rank_versions
+from medallion.silver.scd2 import write_history
 from medallion.sql import quote_identifier
 
 __all__ = [
@@ -110,7 +110,7 @@ def merge_spec(silver: SilverConfig) -> MergeSpec:
     """The MERGE model of a silver table: newest ``sequence_by`` wins; the bronze record hash decides ties.
 
     With ``delete_when`` a delete row removes its key, and tombstones keep older upserts out
-    (:mod:`medallion.deletes`).
+    (:mod:`medallion.silver.deletes`).
     """
     deletes = silver.delete_when is not None
     return MergeSpec(
@@ -210,7 +210,7 @@ def with_missing_sources(bronze: DataFrame, columns: dict[str, str]) -> DataFram
     """``bronze`` plus a null STRING column for each source column a ``columns:`` expression names but
     bronze does not hold yet (e.g. a first delivery of corrupt records only): such rows fail the rules
     and are dead-lettered, instead of failing the run. Anything else unresolvable is left to
-    :func:`~medallion.expectations.cleanse`, which names the key.
+    :func:`~medallion.silver.expectations.cleanse`, which names the key.
     """
     exprs = [F.expr(text) for text in columns.values()]
     missing: list[str] = []
@@ -248,9 +248,9 @@ def run_silver(
     on_step: StepHook | None = None,
 ) -> LayerOutcome:
     """Run the silver layer of ``pipeline`` (see the module docstring), then its declared ``checks:``
-    on the table after the MERGE (:func:`medallion.declared_checks.check_silver`; a failed ``fail``
+    on the table after the MERGE (:func:`medallion.checks.declared_checks.check_silver`; a failed ``fail``
     check raises ``ChecksFailed``)."""
-    from medallion.declared_checks import check_silver
+    from medallion.checks.declared_checks import check_silver
 
     return check_silver(spark, env, pipeline, run, _run_silver(spark, env, pipeline, run, on_step=on_step))
 
@@ -457,7 +457,7 @@ def _write_history(
     silver_path: str,
     writer: str,
 ) -> LayerOutcome:
-    """``history: scd2``: record the valid rows as events and MERGE the re-cut chains (:mod:`medallion.scd2`)."""
+    """``history: scd2``: record the valid rows as events and MERGE the re-cut chains (:mod:`medallion.silver.scd2`)."""
     history = write_history(
         spark, silver, prepared.where(~F.col(QUARANTINED)),
         history_path=silver_path, events_path=_sibling(silver_path, silver.events_table),

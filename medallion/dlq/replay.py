@@ -4,12 +4,12 @@ One replay:
 
 1. **Select** the pending dead letters (optionally of one rule / one quarantine run) from the
    dead-letter table at a fixed version ``v``.
-2. **Re-evaluate** them with silver's own :func:`~medallion.silver.prepare` (the ``columns:`` and
+2. **Re-evaluate** them with silver's own :func:`~medallion.silver.layer.prepare` (the ``columns:`` and
    expectations as they are now). A corrupt record is first re-parsed from its raw text with the
    current source settings (JSON; CSV with a declared ``schema``), so a schema fix brings it back.
    The versions of a key are ranked as in a silver run.
 3. **MERGE** the newest passing row of each key into silver with silver's own
-   :func:`~medallion.silver.merge_spec` (newest wins: a replayed older version never overwrites a newer
+   :func:`~medallion.silver.layer.merge_spec` (newest wins: a replayed older version never overwrites a newer
    one; it is counted superseded), as an idempotent commit ``(app id, txn N)``.
 4. **Update the dead letters**: passing rows become ``replayed``; rows that still fail stay pending
    with their new reasons (only rows whose reasons changed are rewritten), as an idempotent commit of
@@ -41,6 +41,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType, _parse_datatype_string
 
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.clock import as_utc
 from medallion.columns import (
     BRONZE_VERSION,
@@ -63,13 +64,20 @@ from medallion.columns import (
 )
 from medallion.config import EnvConfig, PipelineConfig, SourceConfig
 from medallion.delta_table import CommitTag, find_commit, history_metadata, idempotent_commit, latest_version
-from medallion.dlq import DlqStatus, Selection, app_id, ensure_status_columns, paths, read_dead_letters, txn_state
+from medallion.dlq.commands import (
+    DlqStatus,
+    Selection,
+    app_id,
+    ensure_status_columns,
+    paths,
+    read_dead_letters,
+    txn_state,
+)
 from medallion.errors import RunError
-from medallion.expectations import quality_aggregates
-from medallion.merge import SOURCE, TARGET, MergeSpec, merge_into, rank_versions
-from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.session import session_conf
-from medallion.silver import merge_spec, prepare
+from medallion.silver.expectations import quality_aggregates
+from medallion.silver.layer import merge_spec, prepare
+from medallion.silver.merge import SOURCE, TARGET, MergeSpec, merge_into, rank_versions
 from medallion.sql import column, quote_identifier
 
 __all__ = ["LAYER", "replay", "evaluate", "reparse_corrupt", "fingerprint", "format_replay"]

@@ -29,10 +29,10 @@ from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import LayerOutcome
 from medallion.columns import CORRUPT_RECORD, FAILED_RULES, QUARANTINED, SOURCE_STRUCT, WARNED
 from medallion.config import Expectation, SilverConfig
 from medallion.errors import ConfigError, ExpectationFailed
-from medallion.outcome import LayerOutcome
 from medallion.sql import column, error_summary, quote_identifier
 
 __all__ = [

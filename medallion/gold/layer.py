@@ -43,9 +43,10 @@ from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.columns import CHANGE_FEED
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.config_gold import GoldTable
+from medallion.config.gold import GoldTable
 from medallion.delta_table import (
     CommitTag,
     find_commit,
@@ -54,9 +55,8 @@ from medallion.delta_table import (
     read_change_feed,
 )
 from medallion.errors import RunError
+from medallion.gold.references import TableRef, bindable_sql, gold_inputs, table_key
 from medallion.maintenance import files_per_partition, optimize_zorder, zorder_decision, zorder_threshold
-from medallion.outcome import LayerOutcome, RunContext, Status
-from medallion.references import TableRef, bindable_sql, gold_inputs, table_key
 from medallion.sql import error_summary, quote_identifier
 
 __all__ = [
@@ -376,7 +376,7 @@ def build_gold_table(
 
     df = gold_frame(spark, gold, silver, {ref: frame for ref, (_, _, frame) in inputs.items()})
     if gold.checks:  # on the computed result, before the write: a failing `fail` check leaves the table as it is
-        from medallion.declared_checks import check_gold
+        from medallion.checks.declared_checks import check_gold
 
         results = check_gold(spark, df, gold.checks, table=f"gold/{gold.table}", gold_path=gold_path,
                              history_path=checks_path, run=run, key=f"gold ({gold.table})")

@@ -6,9 +6,9 @@ written). Every result is appended to the Delta table ``{lakehouse_root}/_audit/
 run id, value observed, threshold, passed, action, checked_at), so quality is tracked over time; a
 failed ``fail`` check raises :class:`ChecksFailed` (after the history is written).
 
-Not to be confused with :mod:`medallion.table_checks` (fixed post-run consistency checks of
+Not to be confused with :mod:`medallion.checks.table_checks` (fixed post-run consistency checks of
 ``medallion check``, which also reports the latest declared results through :func:`latest_results`)
-or :mod:`medallion.expectations` (per-row rules inside silver).
+or :mod:`medallion.silver.expectations` (per-row rules inside silver).
 
 Example:
     >>> records = run_checks(spark, df, gold.checks, table="gold/daily_revenue", history_path=env.checks_path,
@@ -27,12 +27,12 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import LayerOutcome, RunContext
 from medallion.clock import as_utc
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.config_gold import TableCheck
+from medallion.config.gold import TableCheck
 from medallion.delta_table import append_shared, latest_version
 from medallion.errors import ConfigError, RunError
-from medallion.outcome import LayerOutcome, RunContext
 from medallion.sql import column, error_summary, rows_frame
 
 __all__ = [

@@ -31,11 +31,11 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import Status
+from medallion.audit.run_log import LayerSummary, layer_summaries
 from medallion.columns import FAILED_RULES, VALID_FROM
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.layers import layers_for
-from medallion.outcome import Status
-from medallion.run_log import LayerSummary, layer_summaries
 from medallion.sql import column
 
 __all__ = ["CheckResult", "run_checks", "format_results"]

@@ -1,8 +1,8 @@
 """The frozen base model and the field types every configuration model shares.
 
-:mod:`medallion.config` (the environment file and the pipeline file) and :mod:`medallion.config_gold`
+:mod:`medallion.config` (the environment file and the pipeline file) and :mod:`medallion.config.gold`
 (``gold:`` entries and ``checks:`` lists) build on these; they live apart from both so that
-:mod:`medallion.config` can import :mod:`medallion.config_gold` without an import cycle.
+:mod:`medallion.config` can import :mod:`medallion.config.gold` without an import cycle.
 
 Example:
     >>> class Sink(ConfigModel):

@@ -6,11 +6,11 @@ Reading rules (the bronze contract):
   objects and arrays as JSON text). Types therefore never conflict between deliveries, and columns
   that appear later are merged into the bronze table. Silver casts.
 - Source keys are case-sensitive: ``Amount`` and ``amount`` are two columns. A key Delta cannot hold
-  as it is, or one in medallion's ``_`` namespace, is renamed by :mod:`medallion.source_names`.
+  as it is, or one in medallion's ``_`` namespace, is renamed by :mod:`medallion.bronze.source_names`.
 - JSON is read once: as text, each line parsed by ``from_json`` into a ``MAP<STRING, STRING>`` (no
   schema-inference pass over the files); the parsed lines are cached while the key set is collected.
   Usually the keys are known up front (the table's, a sample's): then each line is parsed straight
-  into them in one pass, nothing cached (:mod:`medallion.landing_json`; another shape falls back here).
+  into them in one pass, nothing cached (:mod:`medallion.bronze.landing_json`; another shape falls back here).
 - A JSON line that is not valid UTF-8 is a corrupt record: ``_corrupt_record`` holds it decoded with
   U+FFFD for each bad byte (valid UTF-8 for every Delta reader), ``_corrupt_bytes`` its exact bytes.
 - CSV follows RFC 4180 by default (``multiLine``, ``escape='"'``): a quoted field may hold newlines
@@ -18,7 +18,7 @@ Reading rules (the bronze contract):
 - With a declared ``schema`` (DDL), values are typed by it; a record that does not fit is corrupt.
 - Every row carries ``_source_file``, the fully qualified path of the file it came from.
 - A file that cannot be read at all (truncated gzip, broken Parquet) raises
-  :class:`~medallion.unreadable.UnreadableFileError` naming it, so the caller can set it aside and read the rest.
+  :class:`~medallion.bronze.unreadable.UnreadableFileError` naming it, so the caller can set it aside and read the rest.
 
 Paths go through Hadoop's FileSystem, so ``abfss://`` works wherever the cluster can reach it.
 """
@@ -37,13 +37,13 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StringType, StructField, StructType, _parse_datatype_string
 
+from medallion.bronze.landing_json import known_keys, parse_known
+from medallion.bronze.source_names import SOURCE_NAME_KEY, assign_names
+from medallion.bronze.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
 from medallion.columns import BRONZE_AUDIT, CORRUPT_BYTES, CORRUPT_RECORD, SOURCE_FILE
 from medallion.config import SourceConfig
 from medallion.errors import SourceError
-from medallion.landing_json import known_keys, parse_known
-from medallion.source_names import SOURCE_NAME_KEY, assign_names
 from medallion.sql import column
-from medallion.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
 
 __all__ = ["LandingFile", "Landed", "list_files", "read_files"]
 
@@ -134,7 +134,7 @@ class Landed:
     frame: DataFrame
     renamed: dict[str, str] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)
-    #: JSON only: True when parsed in one pass with keys known up front (:mod:`medallion.landing_json`);
+    #: JSON only: True when parsed in one pass with keys known up front (:mod:`medallion.bronze.landing_json`);
     #: writing ``frame`` then fails with ``SHAPE_CHANGED`` if the delivery has another shape.
     known_keys: bool = False
 
@@ -152,7 +152,7 @@ def read_files(
 
     Args:
         existing: bronze column -> source key of the bronze table so far
-            (:func:`medallion.source_names.recorded_sources`), so a key lands in the column it did before.
+            (:func:`medallion.bronze.source_names.recorded_sources`), so a key lands in the column it did before.
         one_pass: JSON may be parsed in one pass with keys known up front (see ``Landed.known_keys``);
             False reads it with key discovery (after a ``SHAPE_CHANGED`` write).
         corrupt_bytes: the bronze table has a ``_corrupt_bytes`` column already.
@@ -215,7 +215,7 @@ def _assign(keys: Sequence[str], existing: Mapping[str, str]) -> dict[str, str]:
     names = assign_names(keys, existing, taken=_TAKEN)
     renamed = {k: v for k, v in names.items() if k != v}
     if renamed:
-        log.warning("source keys renamed for bronze (see medallion.source_names): %s", renamed)
+        log.warning("source keys renamed for bronze (see medallion.bronze.source_names): %s", renamed)
     return names
 
 

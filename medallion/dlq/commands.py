@@ -7,11 +7,11 @@ whom. Nothing is ever deleted: commands only change a row's status (and, for a r
 
 * :func:`inspect` groups the dead letters by rule and by run, with status counts and sample rows.
 * :func:`discard` marks the selected pending rows discarded (never replayed afterwards).
-* :func:`replay` (module :mod:`medallion.dlq_replay`) re-evaluates pending rows under the current
+* :func:`replay` (module :mod:`medallion.dlq.replay`) re-evaluates pending rows under the current
   config and merges the ones that pass into silver, exactly once.
 
 Both writing commands commit to the dead-letter table as idempotent transactions of one app id
-(:func:`app_id`), which is also how an interrupted replay is recognised (see :mod:`medallion.dlq_replay`).
+(:func:`app_id`), which is also how an interrupted replay is recognised (see :mod:`medallion.dlq.replay`).
 """
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
+from medallion.audit.run_log import RunRecord, write_run_log
 from medallion.clock import as_utc, utc_now
 from medallion.columns import (
     BRONZE_VERSION,
@@ -46,8 +48,6 @@ from medallion.columns import (
 from medallion.config import EnvConfig, PipelineConfig, SilverConfig
 from medallion.delta_table import CommitTag, committed_txn_version, find_commit, idempotent_commit, latest_version
 from medallion.errors import ConfigError, MedallionError, RunError
-from medallion.outcome import LayerOutcome, RunContext, Status
-from medallion.run_log import RunRecord, write_run_log
 from medallion.sql import column, quote_identifier
 
 __all__ = [

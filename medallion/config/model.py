@@ -3,11 +3,11 @@
 Both files are YAML, loaded safely (duplicate keys rejected), with ``${VAR}`` expanded from the process
 environment, then validated by frozen pydantic models that forbid unknown keys. Every problem is
 raised as :class:`~medallion.errors.ConfigError` naming the file and the key. Nothing here starts a
-JVM: SQL expressions are parsed later by :mod:`medallion.config_validation`.
+JVM: SQL expressions are parsed later by :mod:`medallion.config.validation`.
 
 The models of the pipeline file's ``gold:`` entries and of the ``checks:`` lists (silver's and each gold
-table's) are in :mod:`medallion.config_gold`; the frozen base model and the field types all models share
-are in :mod:`medallion.config_base`.
+table's) are in :mod:`medallion.config.gold`; the frozen base model and the field types all models share
+are in :mod:`medallion.config.base`.
 
 Example:
     >>> env = load_env("conf/env/local.yaml")
@@ -34,8 +34,8 @@ from pydantic import (
 )
 
 from medallion.columns import SILVER_AUDIT, reserved
-from medallion.config_base import ConfigModel, Identifier, SqlText
-from medallion.config_gold import GoldTable, TableChecks
+from medallion.config.base import ConfigModel, Identifier, SqlText
+from medallion.config.gold import GoldTable, TableChecks
 from medallion.errors import ConfigError
 
 __all__ = [
