@@ -19,6 +19,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from medallion.audit.accounting import accounting_identity
 from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.audit.run_log import RunRecord, write_run_log
 from medallion.clock import new_run_id, utc_now
@@ -184,6 +185,9 @@ def run_layer(
         log.exception("%s %s failed", pipeline.dataset, name)
     else:
         log.info("%s %s %s: in=%d out=%d", pipeline.dataset, name, outcome.status, outcome.rows_in, outcome.rows_out)
+        identity = accounting_identity(name, outcome.status, vars(outcome))
+        if not identity.holds:  # logged beside the record, never raised: the counts are what happened
+            log.error("%s %s: accounting identity broken: %s", pipeline.dataset, name, identity.formula)
     record = RunRecord.of(
         outcome, context=context, pipeline=pipeline.dataset, environment=env.name, layer=name,
         table=layer.label(pipeline), ended_at=clock(), error=error, tables_written=layer.tables(pipeline),

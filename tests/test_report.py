@@ -30,7 +30,7 @@ from medallion.report.compute import (
     schema_columns,
     trends,
 )
-from medallion.report.model import LayerRun, accounting_identity
+from medallion.report.model import LayerRun
 from medallion.report.render import chart_payload, render_html
 
 NOW = datetime(2026, 11, 6, 7, 0, tzinfo=UTC)
@@ -47,15 +47,15 @@ def record(layer: str, run_id: str, minute: int, **counts: object) -> LayerRun:
 
 
 def test_accounting_identity_per_layer() -> None:
-    assert accounting_identity(record("bronze", "r1", 0, rows_in=10, rows_out=10)).state == "holds"
-    assert accounting_identity(record("bronze", "r1", 0, rows_in=10, rows_out=9)).state == "broken"
-    silver = record("silver", "r1", 1, rows_in=10, rows_out=6, rows_quarantined=3, rows_superseded=1)
-    assert accounting_identity(silver).state == "holds"
-    assert accounting_identity(silver).formula == "in 10 = 6 merged + 3 quarantined + 1 superseded"
-    assert accounting_identity(record("silver", "r1", 1, rows_in=10, rows_out=6, rows_quarantined=3)).state == "broken"
+    assert record("bronze", "r1", 0, rows_in=10, rows_out=10).identity.state == "holds"
+    assert record("bronze", "r1", 0, rows_in=10, rows_out=9).identity.state == "broken"
+    silver = record("silver", "r1", 1, rows_in=10, rows_out=5, rows_deleted=1, rows_quarantined=3, rows_superseded=1)
+    assert silver.identity.state == "holds"
+    assert silver.identity.formula == "in 10 = 5 merged + 1 deleted + 3 quarantined + 1 superseded"
+    assert record("silver", "r1", 1, rows_in=10, rows_out=6, rows_quarantined=3).identity.state == "broken"
     failed = LayerRun.from_row({"run_id": "r", "layer": "silver", "status": "failed", "rows_in": 5})
-    assert accounting_identity(failed).state == "n/a"
-    assert accounting_identity(record("gold", "r1", 2, rows_in=10, rows_out=2)).state == "n/a"
+    assert failed.identity.state == "n/a"
+    assert record("gold", "r1", 2, rows_in=10, rows_out=2).identity.state == "n/a"
 
 
 def test_from_row_tolerates_missing_columns_and_bad_details() -> None:
