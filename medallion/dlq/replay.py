@@ -64,17 +64,10 @@ from medallion.columns import (
 )
 from medallion.config import EnvConfig, PipelineConfig, SourceConfig
 from medallion.delta_table import CommitTag, find_commit, history_metadata, idempotent_commit, latest_version
-from medallion.dlq.commands import (
-    DlqStatus,
-    Selection,
-    app_id,
-    ensure_status_columns,
-    paths,
-    read_dead_letters,
-    txn_state,
-)
+from medallion.dlq.commands import Selection, app_id, paths, read_dead_letters, txn_state
 from medallion.errors import RunError
 from medallion.session import session_conf
+from medallion.silver.dead_letters import DlqStatus, migrate_status
 from medallion.silver.expectations import quality_aggregates
 from medallion.silver.layer import merge_spec, prepare
 from medallion.silver.merge import SOURCE, TARGET, MergeSpec, merge_into, rank_versions
@@ -314,7 +307,7 @@ def _replay(
 
     changed = counts["rows_in"] - counts["rows_quarantined"] + counts["reasons_changed"]
     if changed:
-        ensure_status_columns(spark, dlq_path)
+        migrate_status(spark, dlq_path)
         details["dlq_commit_version"] = _update_dead_letters(spark, dlq_path, evaluated, plan, tag, writer)
     hook("updated")
     out = LayerOutcome(

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from medallion.audit.run_log import read_run_log
 from medallion.bronze.file_log import FileStatus
 from medallion.clock import as_utc, utc_now
-from medallion.columns import DLQ_STATUS, FAILED_RULES, QUARANTINE_RUN_ID, QUARANTINED_AT, RUN_ID, SOURCE_FILE
+from medallion.columns import FAILED_RULES, QUARANTINE_RUN_ID, QUARANTINED_AT, RUN_ID, SOURCE_FILE
 from medallion.config import EnvConfig, PipelineConfig, join_path
 from medallion.delta_table import parse_metadata
 from medallion.report.compute import (
@@ -48,6 +48,7 @@ from medallion.report.model import (
     QuarantinedFile,
     Report,
 )
+from medallion.silver.dead_letters import status_of, with_status_columns
 from medallion.sql import column
 
 __all__ = [
@@ -55,16 +56,10 @@ __all__ = [
     "read_runs",
     "read_dead_letters",
     "read_schema_drift",
-    "CHECKS_TABLE",
-    "DLQ_STATUS_COLUMNS",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Where other features record their results, relative to ``lakehouse_root`` (absent: section hidden).
-CHECKS_TABLE = ("_audit", "checks")
-#: The dead-letter row status column, when the dead-letter table has one (else every row is pending).
-DLQ_STATUS_COLUMNS = (DLQ_STATUS,)  # null = pending (tables from before the status columns)
 SAMPLES_PER_RULE = 2
 MAX_DRIFT_EVENTS = 20
 _COMMIT_FILE = r"/(\d{20})\.json$"
@@ -118,15 +113,13 @@ def read_dead_letters(
     """Dead letters by rule and status, and up to ``samples`` newest rows per rule; None: no table."""
     if not _is_delta(spark, path):
         return None
-    df = spark.read.format("delta").load(path)
-    status_name = next((c for c in DLQ_STATUS_COLUMNS if c in df.columns), None)
-    status = column(status_name).cast("string") if status_name else F.lit("pending")
+    df = with_status_columns(spark.read.format("delta").load(path))
     rules = F.col(FAILED_RULES) if FAILED_RULES in df.columns else F.array(F.lit("(unknown)"))
     run_col = column(QUARANTINE_RUN_ID) if QUARANTINE_RUN_ID in df.columns else F.lit(None).cast("string")
     exploded = df.select(
         "*",
         F.explode_outer(rules).alias("_rule"),
-        F.coalesce(status, F.lit("pending")).alias("_rule_status"),
+        status_of().alias("_rule_status"),
         run_col.alias("_rule_run"),
     ).withColumn("_rule", F.coalesce(F.col("_rule"), F.lit("(none)")))
     groups = [
@@ -234,7 +227,7 @@ def _pipeline_rows(df: DataFrame, pipeline: PipelineConfig, env: EnvConfig) -> D
 
 
 def _read_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> list[Any] | None:
-    path = join_path(env.lakehouse_root, *CHECKS_TABLE)
+    path = env.checks_path
     if not _is_delta(spark, path):
         return None
     df = _pipeline_rows(spark.read.format("delta").load(path), pipeline, env)

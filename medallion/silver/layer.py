@@ -62,9 +62,9 @@ from medallion.columns import (
 )
 from medallion.config import EnvConfig, PipelineConfig, SilverConfig, join_path
 from medallion.delta_table import CommitTag, append_idempotent, committed_txn_version, latest_version, read_change_feed
-from medallion.dlq.commands import dead_letter_columns
 from medallion.errors import ConfigError, RunError
 from medallion.session import session_conf
+from medallion.silver.dead_letters import dead_letter_columns, migrate_status
 from medallion.silver.deletes import delete_flag, record_tombstones, with_tombstones
 from medallion.silver.expectations import check_expectations, cleanse, enforce_limits, quality_aggregates
 from medallion.silver.merge import MergeSpec, merge_into, rank_versions
@@ -356,6 +356,7 @@ def _run_batch(
     hook("checked")
 
     if counted.rows_quarantined and not batch.resumed:  # a resumed batch's dead letters are committed
+        migrate_status(spark, dlq_path)  # a table from before the status columns, brought up to date
         dlq = prepared.where(F.col(QUARANTINED)).select(*dead_letter_columns(run))
         commit = append_idempotent(dlq, dlq_path, app_id=writer, txn_version=batch.end, tag=tag)
         details["dlq_version"] = None if commit is None else commit.version
