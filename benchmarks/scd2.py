@@ -123,7 +123,8 @@ def baseline(spark: SparkSession, pipeline: PipelineConfig, bronze: DataFrame, t
 
 
 def run(spark: SparkSession, rows: int, work: Path) -> dict[str, Any]:
-    from medallion.silver.layer import read_bronze_changes, run_silver
+    from medallion.silver.layer import run_silver
+    from medallion.silver.plan import read_bronze_changes
 
     pipeline = PipelineConfig.model_validate(PIPELINE)
     env = EnvConfig(name="bench", landing_root=str(work / "landing"), lakehouse_root=str(work / "lake"))

@@ -13,7 +13,9 @@ from silver_helpers import SILVER_DDL, append_bronze, bronze_frame, new_result, 
 
 from medallion.delta_table import committed_txn_version, latest_version
 from medallion.errors import ExpectationFailed, RunError
-from medallion.silver.layer import BronzeRange, app_id, plan_range, prepare, run_silver
+from medallion.silver.layer import app_id, run_silver
+from medallion.silver.plan import BronzeRange, plan_range
+from medallion.silver.prepare import prepare
 
 REPO = Path(__file__).resolve().parents[1]
 

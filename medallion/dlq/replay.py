@@ -69,8 +69,8 @@ from medallion.errors import RunError
 from medallion.session import session_conf
 from medallion.silver.dead_letters import DlqStatus, migrate_status
 from medallion.silver.expectations import quality_aggregates
-from medallion.silver.layer import merge_spec, prepare
 from medallion.silver.merge import SOURCE, TARGET, MergeSpec, merge_into, rank_versions
+from medallion.silver.prepare import merge_spec, prepare
 from medallion.sql import column, quote_identifier
 
 __all__ = ["LAYER", "replay", "evaluate", "reparse_corrupt", "fingerprint", "format_replay"]
