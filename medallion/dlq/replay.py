@@ -27,8 +27,6 @@ updated in silver) + ``rows_superseded`` + ``rows_quarantined`` (still failing).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +61,7 @@ from medallion.columns import (
     reserved,
 )
 from medallion.config import EnvConfig, PipelineConfig, SourceConfig
+from medallion.config.base import fingerprint as definition_fingerprint
 from medallion.delta_table import CommitTag, find_commit, history_metadata, idempotent_commit, latest_version
 from medallion.dlq.commands import Selection, app_id, paths, read_dead_letters, txn_state
 from medallion.errors import RunError
@@ -89,7 +88,7 @@ def fingerprint(pipeline: PipelineConfig) -> str:
     assert pipeline.silver is not None
     relevant = {"source": pipeline.source.model_dump(mode="json"),
                 "silver": pipeline.silver.model_dump(mode="json", exclude={"checks"})}
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+    return definition_fingerprint(relevant)
 
 
 # --------------------------------------------------------------------------- pure transforms

@@ -7,8 +7,6 @@ rebuild the partitions its change feed touched; anything else, rebuild in full.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -22,6 +20,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from medallion.columns import CHANGE_FEED
+from medallion.config.base import fingerprint as definition_fingerprint
 from medallion.config.gold import GoldTable
 from medallion.delta_table import history_metadata, read_change_feed
 from medallion.gold.transform import derive_and_filter
@@ -88,9 +87,9 @@ class BuildState:
 
 
 def fingerprint(gold: GoldTable) -> str:
-    # zorder_by changes the layout, and checks judge the data: neither forces a rebuild.
-    definition = gold.model_dump(mode="json", exclude={"zorder_by", "checks"})
-    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
+    """The gold definition's fingerprint: zorder_by changes the layout, and checks judge the data, so
+    neither forces a rebuild."""
+    return definition_fingerprint(gold.model_dump(mode="json", exclude={"zorder_by", "checks"}))
 
 
 def last_build(spark: SparkSession, path: str) -> BuildState | None:

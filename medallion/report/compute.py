@@ -24,6 +24,7 @@ from typing import Any
 
 from medallion.clock import as_utc
 from medallion.columns import CORRUPT_RECORD, FAILED_RULES, QUARANTINE_RUN_ID, RESERVED_PREFIX, SOURCE_FILE
+from medallion.config import LAYERS
 from medallion.logs import mask_secrets
 from medallion.report.model import (
     CheckRow,
@@ -51,7 +52,6 @@ __all__ = [
     "trends",
 ]
 
-LAYER_ORDER = ("bronze", "silver", "gold")
 #: Longest value shown in a sample cell or error message before it is cut (the rest is in the table).
 MAX_CELL = 160
 MAX_ERROR = 2000
@@ -81,7 +81,7 @@ def latest_per_layer(runs: Iterable[LayerRun]) -> dict[str, LayerRun]:
     for run in runs:
         if run.layer not in latest or _order(run) > _order(latest[run.layer]):
             latest[run.layer] = run
-    ranked = sorted(latest, key=lambda name: (LAYER_ORDER.index(name) if name in LAYER_ORDER else 9, name))
+    ranked = sorted(latest, key=lambda name: (LAYERS.index(name) if name in LAYERS else 9, name))
     return {name: latest[name] for name in ranked}
 
 
@@ -189,7 +189,7 @@ def trends(runs: Sequence[LayerRun], *, last: int, expectations: Sequence[str] =
         "dead-lettered": series("silver", "rows_quarantined"),
         "gold rows written": series("gold", "rows_out"),
     }
-    duration = {layer: [_round(v) for v in series(layer, "duration_seconds")] for layer in LAYER_ORDER}
+    duration = {layer: [_round(v) for v in series(layer, "duration_seconds")] for layer in LAYERS}
     rules = list(expectations)
     for rid in order:
         silver = by_run[rid].get("silver")
