@@ -83,7 +83,7 @@ def _record_as_ingested(spark: Any, env: Any, pipeline: Any, landing: Path, bron
                         skip: Path) -> None:
     """Record every landed file but ``skip`` as ingested at ``bronze_version`` (the synthetic first run)."""
     from medallion.bronze.file_log import FileEntry, FileLog, FileStatus
-    from medallion.bronze.landing import list_files
+    from medallion.bronze.listing import list_files
 
     entries = [FileEntry(f.path, f.size, f.modified_ms, FileStatus.INGESTED)
                for f in list_files(spark, str(landing)) if not f.path.endswith(skip.name)]

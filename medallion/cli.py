@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medallion.config import EnvConfig, PipelineConfig, load_env, load_pipeline
-from medallion.errors import ConfigError, MedallionError
+from medallion.errors import ConfigError, MedallionError, first_cause
 from medallion.logs import configure_logging, mask_secrets
 
 if TYPE_CHECKING:
@@ -353,44 +353,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         log.exception("unexpected error")
         print(f"medallion: error: {mask_secrets(first_cause(err))}", file=sys.stderr)
         return _failed_json(args, err, 1)
-
-
-def first_cause(err: BaseException) -> str:
-    """The root of an error chain, in one line: the first thing that went wrong, not its follow-ons.
-
-    Python's chain (``raise ... from``, or an error raised while handling another) is followed to its
-    start; a Java error's own ``Caused by:`` chain (py4j) to its deepest cause.
-    """
-    root = err
-    seen = {id(root)}
-    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
-        seen.add(id(nxt))
-        root = nxt
-    java_root = _java_root(root)
-    if java_root:
-        return java_root[:1000]
-    text = str(root)
-    java = [line.strip() for line in text.splitlines() if line.strip().startswith("Caused by: ")]
-    if java:
-        return java[-1].removeprefix("Caused by: ")[:1000]
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return f"{type(root).__name__}: {first}"[:1000] if first else type(root).__name__
-
-
-def _java_root(err: BaseException) -> str | None:
-    """``toString()`` of the deepest cause of a py4j-wrapped Java exception (None for a Python error)."""
-    java = getattr(err, "java_exception", None) or getattr(err, "_origin", None)
-    if java is None:
-        return None
-    try:
-        for _ in range(50):
-            cause = java.getCause()
-            if cause is None or cause.equals(java):
-                break
-            java = cause
-        return str(java.toString())
-    except Exception:  # the JVM is gone: fall back to the Python text
-        return None
 
 
 def _failed_json(args: argparse.Namespace, err: BaseException, code: int) -> int:

@@ -16,8 +16,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from medallion.audit.outcome import LayerOutcome, RunContext
-from medallion.bronze.landing import list_files
 from medallion.bronze.layer import add_audit_columns, run_bronze
+from medallion.bronze.listing import list_files
 from medallion.config import EnvConfig, PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[1]

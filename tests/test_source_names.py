@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from medallion.bronze.file_log import FileEntry, FileStatus
-from medallion.bronze.landing import LandingFile
 from medallion.bronze.layer import plan_files
+from medallion.bronze.listing import LandingFile
 from medallion.bronze.source_names import assign_names
 from medallion.columns import BRONZE_AUDIT
 

@@ -27,8 +27,9 @@ from pyspark.sql import functions as F
 
 from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.bronze.file_log import FileEntry, FileLog, FileStatus, entries_for, normal_path
-from medallion.bronze.landing import Landed, LandingFile, list_files, read_files
+from medallion.bronze.landing import Landed, read_files
 from medallion.bronze.landing_json import shape_changed
+from medallion.bronze.listing import LandingFile, list_files
 from medallion.bronze.source_names import recorded_sources
 from medallion.bronze.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
 from medallion.clock import as_utc

@@ -38,22 +38,8 @@ from medallion.config.base import ConfigModel, Identifier, SqlText
 from medallion.config.gold import GoldTable, TableChecks
 from medallion.errors import ConfigError
 
-__all__ = [
-    "EnvConfig",
-    "MaintenanceConfig",
-    "PipelineConfig",
-    "SourceConfig",
-    "BronzeConfig",
-    "SilverConfig",
-    "Expectation",
-    "Layer",
-    "LAYERS",
-    "load_env",
-    "load_pipeline",
-    "load_yaml",
-    "is_uri",
-    "join_path",
-]
+# The public names are listed (and re-exported) by medallion.config.
+
 
 Layer = Literal["bronze", "silver", "gold"]
 LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
