@@ -58,7 +58,7 @@ from medallion.dlq.reevaluate import evaluate
 from medallion.errors import RunError
 from medallion.session import session_conf
 from medallion.silver.dead_letters import DlqStatus, migrate_status
-from medallion.silver.expectations import quality_aggregates
+from medallion.silver.expectations import batch_outcome, quality_aggregates
 from medallion.silver.merge import SOURCE, TARGET, MergeSpec, merge_into
 from medallion.silver.prepare import merge_spec
 from medallion.sql import quote_identifier
@@ -187,16 +187,10 @@ def _replay(
     spec = merge_spec(silver)
     counts = _summarise(evaluated, pipeline)
     details["still_failing_by_rule"] = {k.removeprefix("rule:"): v for k, v in counts.items() if k.startswith("rule:") and v}
-    for key in ("corrupt", "null_key", "reasons_changed", "superseded_in_batch"):
+    details["corrupt"] = counts["rows_corrupt"]
+    for key in ("null_key", "reasons_changed", "superseded_in_batch"):
         details[key] = counts[key]
-    outcome = LayerOutcome(
-        rows_in=counts["rows_in"],
-        rows_quarantined=counts["rows_quarantined"],
-        rows_warned=counts["rows_warned"],
-        rows_corrupt=counts["corrupt"],
-        source_version=plan.dlq_version,
-        details=details,
-    )
+    outcome = batch_outcome(counts, source_version=plan.dlq_version, details=details)
     hook("evaluated")
     if counts["rows_in"] == 0:
         return LayerOutcome(status=Status.SKIPPED, source_version=plan.dlq_version, details=details)
@@ -271,9 +265,7 @@ def _summarise(evaluated: DataFrame, pipeline: PipelineConfig) -> dict[str, int]
         *[_count(failing & F.array_contains(F.col(FAILED_RULES), name)).alias(f"rule:{name}") for name in rules],
     ).head()
     assert row is not None
-    out = {k: int(v or 0) for k, v in row.asDict().items()}
-    out["corrupt"] = out.pop("rows_corrupt")
-    return out
+    return {k: int(v or 0) for k, v in row.asDict().items()}
 
 
 def _count(condition: Any) -> Any:

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Column, DataFrame
@@ -163,6 +164,12 @@ def quality_aggregates(expectations: Sequence[Expectation]) -> list[Column]:
     ]
     out += [_count(~corrupt & F.array_contains(reasons, e.name)).alias(f"rule:{e.name}") for e in expectations]
     return out
+
+
+def batch_outcome(summary: Mapping[str, int], **fields: Any) -> LayerOutcome:
+    """The outcome of a batch's one aggregation (:func:`quality_aggregates`' counts), plus ``fields``."""
+    return LayerOutcome(rows_in=summary["rows_in"], rows_corrupt=summary["rows_corrupt"],
+                        rows_quarantined=summary["rows_quarantined"], rows_warned=summary["rows_warned"], **fields)
 
 
 def enforce_limits(silver: SilverConfig, rule_counts: dict[str, int], counted: LayerOutcome) -> None:

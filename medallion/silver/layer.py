@@ -57,7 +57,7 @@ from medallion.errors import ConfigError, RunError
 from medallion.session import session_conf
 from medallion.silver.dead_letters import dead_letter_columns, migrate_status
 from medallion.silver.deletes import record_tombstones, with_tombstones
-from medallion.silver.expectations import enforce_limits, quality_aggregates
+from medallion.silver.expectations import batch_outcome, enforce_limits, quality_aggregates
 from medallion.silver.merge import merge_into
 from medallion.silver.plan import BronzeRange, plan_range, read_bronze_changes
 from medallion.silver.prepare import letters_only, merge_spec, prepare
@@ -109,17 +109,11 @@ def run_silver(
     check raises ``ChecksFailed``)."""
     from medallion.checks.declared_checks import check_silver
 
-    return check_silver(spark, env, pipeline, run, _run_silver(spark, env, pipeline, run, on_step=on_step))
+    return check_silver(spark, env, pipeline, run, _run_silver(spark, env, pipeline, run, on_step))
 
 
-def _run_silver(
-    spark: SparkSession,
-    env: EnvConfig,
-    pipeline: PipelineConfig,
-    run: RunContext,
-    *,
-    on_step: StepHook | None = None,
-) -> LayerOutcome:
+def _run_silver(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run: RunContext, on_step: StepHook | None
+                ) -> LayerOutcome:
     """Run the silver layer of ``pipeline`` (see the module docstring).
 
     Args:
@@ -198,14 +192,8 @@ def _run_batch(
     summary = _summarise(prepared, silver)
     rule_counts = {e.name: summary[f"rule:{e.name}"] for e in silver.expectations}
     details.update(expectations=rule_counts, null_key=summary["null_key"], superseded_in_batch=summary["superseded_in_batch"])
-    counted = LayerOutcome(
-        rows_in=summary["rows_in"],
-        rows_corrupt=summary["rows_corrupt"],
-        rows_quarantined=summary["rows_quarantined"],
-        rows_warned=summary["rows_warned"],
-        source_version=batch.end,
-        details=dict(details),  # the facts so far: a failed limit check carries them; the rest go in once, at the end
-    )
+    # the facts so far: a failed limit check carries them; the rest go in once, at the end
+    counted = batch_outcome(summary, source_version=batch.end, details=dict(details))
     if counted.rows_in == 0:
         log.info("silver %s: bronze versions hold no new rows", silver.table)
         return replace(counted, status=Status.SKIPPED)
