@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from report_helpers import LANDING, LATER, ROOT, STARTS, STEP, THIRD_ROWS, SampleLakehouse
 
+from medallion.checks.declared_checks import CheckRecord
 from medallion.config import EnvConfig
 from medallion.report.compute import (
     MAX_CELL,
+    check_rows,
     drift_events,
     failed_runs,
     flow,
-    latest_check_results,
     latest_per_layer,
     safe_text,
     sample_values,
@@ -136,13 +137,13 @@ def test_sample_values_mask_cut_and_skip_nulls(monkeypatch: pytest.MonkeyPatch) 
     assert safe_text(datetime(2026, 11, 1, 6, 5, tzinfo=UTC)) == "2026-11-01 06:05:00 UTC"
 
 
-def test_latest_check_results_newest_per_check_failures_first() -> None:
-    rows = [
-        {"name": "min_rows", "table": "silver/orders", "run_id": "r1", "observed": 5, "threshold": 10, "passed": False},
-        {"name": "min_rows", "table": "silver/orders", "run_id": "r2", "observed": 50, "threshold": 10, "passed": True},
-        {"name": "unique", "table": "silver/orders", "run_id": "r2", "value": 2, "threshold": 0, "passed": False},
+def test_check_rows_failures_first() -> None:
+    at = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+    records = [
+        CheckRecord("min_rows", "silver/orders", "r2", "min_rows", "50", "10", True, "warn", at),
+        CheckRecord("unique", "silver/orders", "r2", "unique", "2", "0", False, "fail", at),
     ]
-    checks = latest_check_results(rows)
+    checks = check_rows(records)
     assert [(c.name, c.run_id, c.passed, c.observed) for c in checks] == [
         ("unique", "r2", False, "2"), ("min_rows", "r2", True, "50"),
     ]

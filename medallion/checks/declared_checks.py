@@ -45,6 +45,7 @@ __all__ = [
     "check_gold",
     "write_history",
     "latest_results",
+    "read_latest",
 ]
 
 log = logging.getLogger(__name__)
@@ -266,16 +267,21 @@ def latest_results(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig
         declared.update({(f"silver/{pipeline.silver.table}", c.name): c for c in pipeline.silver.checks})
     for gold in pipeline.gold:
         declared.update({(f"gold/{gold.table}", c.name): c for c in gold.checks})
-    if not declared or not DeltaTable.isDeltaTable(spark, env.checks_path):
+    found = {(r.table, r.name): r for r in read_latest(spark, env.checks_path, sorted({t for t, _ in declared}))}
+    return [found[k] for k in declared if k in found]
+
+
+def read_latest(spark: SparkSession, path: str, tables: Sequence[str]) -> list[CheckRecord]:
+    """The newest result of every check recorded for ``tables`` (``layer/table``) in the check history
+    at ``path`` (``[]`` when there is none): the one reader of ``_audit/checks``."""
+    if not tables or not DeltaTable.isDeltaTable(spark, path):
         return []
-    history = spark.read.format("delta").load(env.checks_path)
-    tables = sorted({t for t, _ in declared})
     names = [f.name for f in fields(CheckRecord)]
     rows = (
-        history.where(F.col("table").isin(tables))
+        spark.read.format("delta").load(path)
+        .where(F.col("table").isin(list(tables)))
         .groupBy("table", "name")
         .agg(F.max_by(F.struct(*names), F.struct("checked_at", "run_id")).alias("latest"))
         .collect()
     )
-    found = {(r["table"], r["name"]): CheckRecord(**r["latest"].asDict()) for r in rows}
-    return [found[k] for k in declared if k in found]
+    return [CheckRecord(**r["latest"].asDict()) for r in rows]

@@ -23,15 +23,16 @@ from pyspark.sql import functions as F
 
 from medallion.audit.run_log import read_run_log
 from medallion.bronze.file_log import FileStatus
+from medallion.checks.declared_checks import read_latest
 from medallion.clock import as_utc, utc_now
 from medallion.columns import FAILED_RULES, QUARANTINE_RUN_ID, QUARANTINED_AT, RUN_ID, SOURCE_FILE
 from medallion.config import EnvConfig, PipelineConfig, join_path
 from medallion.delta_table import parse_metadata
 from medallion.report.compute import (
+    check_rows,
     drift_events,
     failed_runs,
     flow,
-    latest_check_results,
     latest_per_layer,
     safe_text,
     sample_values,
@@ -227,15 +228,10 @@ def _pipeline_rows(df: DataFrame, pipeline: PipelineConfig, env: EnvConfig) -> D
 
 
 def _read_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> list[Any] | None:
-    path = env.checks_path
-    if not _is_delta(spark, path):
+    """The newest result of each check on the pipeline's tables (None: no check history yet)."""
+    if not _is_delta(spark, env.checks_path):
         return None
-    df = _pipeline_rows(spark.read.format("delta").load(path), pipeline, env)
-    order = [c for c in ("checked_at", "run_id") if c in df.columns]
-    if {"name", "table"} <= set(df.columns) and order:
-        newest = Window.partitionBy("table", "name").orderBy(*[F.col(c).desc() for c in order])
-        df = df.withColumn("_n", F.row_number().over(newest)).where(F.col("_n") == 1).drop("_n")
-    return latest_check_results(r.asDict() for r in df.limit(500).collect())
+    return check_rows(read_latest(spark, env.checks_path, list(pipeline.tables(env))))
 
 
 def _read_quarantined_files(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> list[QuarantinedFile] | None:
