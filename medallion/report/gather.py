@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from medallion.audit.run_log import read_run_log
@@ -215,16 +215,6 @@ def _short_path(path: str) -> str:
 
 
 # --------------------------------------------------------------------------- checks and quarantined files
-
-
-def _pipeline_rows(df: DataFrame, pipeline: PipelineConfig, env: EnvConfig) -> DataFrame:
-    if "pipeline" in df.columns:
-        return df.where(F.col("pipeline") == F.lit(pipeline.dataset))
-    if "table" in df.columns:
-        names = list(pipeline.tables(env))
-        names += [n.split("/", 1)[1] for n in names]
-        return df.where(F.col("table").isin(names))
-    return df
 
 
 def _read_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> list[Any] | None:
