@@ -41,8 +41,8 @@ from medallion.errors import ConfigError
 # The public names are listed (and re-exported) by medallion.config.
 
 
-Layer = Literal["bronze", "silver", "gold"]
-LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
+LayerName = Literal["bronze", "silver", "gold"]
+LAYERS: tuple[LayerName, ...] = ("bronze", "silver", "gold")
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
