@@ -17,8 +17,7 @@ from medallion.config import EnvConfig, PipelineConfig
 from medallion.config.gold import GoldTable
 from medallion.config.validation import validate_gold_sql, validate_gold_table
 from medallion.errors import ConfigError, RunError
-from medallion.gold.layer import run_gold
-from medallion.gold.transform import gold_frame, gold_transform, partition_predicate
+from medallion.gold.layer import gold_frame, gold_transform, partition_predicate, run_gold
 from medallion.gold.zorder import zorder_decision
 from medallion.layers import get_layer
 from medallion.session import session_conf

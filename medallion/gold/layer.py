@@ -51,22 +51,86 @@ from medallion.gold.plan import (
     CDF_UNAVAILABLE,
     META_KEY,
     GoldBuild,
+    derive_and_filter,
     fingerprint,
     input_change,
     last_build,
     touched_partitions,
 )
 from medallion.gold.references import TableRef, gold_inputs, table_key
-from medallion.gold.transform import column_sql, gold_frame, partition_predicate
 from medallion.gold.zorder import files_per_partition, zorder_decision, zorder_threshold
 from medallion.maintenance import optimize_zorder
 from medallion.sql import error_summary, jsonable
 
-__all__ = ["run_gold", "build_gold_table"]
+__all__ = ["run_gold", "build_gold_table", "gold_transform", "gold_frame", "partition_predicate"]
 
 log = logging.getLogger(__name__)
 
 _MAX_LISTED_PARTITIONS = 100
+
+
+# --------------------------------------------------------------------------- pure transforms
+
+
+def gold_transform(gold: GoldTable) -> Callable[[DataFrame], DataFrame]:
+    """The declarative form of ``gold`` as a ``DataFrame -> DataFrame`` transform over silver.
+
+    ``derive`` columns are added together (each sees the silver columns), then ``filter`` keeps rows
+    where it is true, then rows are grouped by ``group_by`` and aggregated into ``measures``.
+
+    Example:
+        >>> silver_df.transform(gold_transform(gold))
+    """
+    if gold.sql is not None:
+        raise ValueError(f"gold table {gold.table!r} is a sql query; use gold_frame()")
+
+    def transform(df: DataFrame) -> DataFrame:
+        df = df.transform(derive_and_filter(gold))
+        measures = [F.expr(expr).alias(name) for name, expr in gold.measures.items()]
+        return df.groupBy(*[F.col(quote_identifier(c)) for c in gold.group_by]).agg(*measures)
+
+    return transform
+
+
+def gold_frame(
+    spark: SparkSession, gold: GoldTable, silver: DataFrame, tables: Mapping[TableRef, DataFrame] | None = None
+) -> DataFrame:
+    """The gold table's rows computed from ``silver`` (declarative transform or ``sql`` query).
+
+    ``tables`` binds the query's other placeholders (``{silver.NAME}``, ``{gold.NAME}``); PySpark's
+    DataFrame formatting substitutes them, so no SQL is concatenated.
+    """
+    if gold.sql is None:
+        return silver.transform(gold_transform(gold))
+    frames = {ref.argument: df for ref, df in (tables or {}).items()}
+    frames[TableRef("silver").argument] = silver
+    return spark.sql(bindable_sql(gold.sql), **frames)
+
+
+def partition_predicate(columns: Sequence[str], values: Sequence[tuple[Any, ...]]) -> Column:
+    """A Column selecting exactly the partitions ``values`` (tuples aligned with ``columns``).
+
+    Null-safe: a ``None`` partition value selects the null partition.
+    """
+    if not values:
+        return F.lit(False)
+    if len(columns) == 1:
+        col = F.col(quote_identifier(columns[0]))
+        present = sorted({v[0] for v in values if v[0] is not None}, key=repr)
+        conds = [col.isin(present)] if present else []
+        if any(v[0] is None for v in values):
+            conds.append(col.isNull())
+        return reduce(lambda a, b: a | b, conds)
+    per_partition = [
+        reduce(lambda a, b: a & b, [F.col(quote_identifier(c)).eqNullSafe(F.lit(v)) for c, v in zip(columns, value, strict=True)])
+        for value in values
+    ]
+    return reduce(lambda a, b: a | b, per_partition)
+
+
+def column_sql(column: Column) -> str:
+    """Spark's own SQL rendering of a Column (literals escaped and identifiers quoted by Spark)."""
+    return str(column._jc.expr().sql())
 
 
 # --------------------------------------------------------------------------- the layer

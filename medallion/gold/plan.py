@@ -23,12 +23,11 @@ from medallion.columns import CHANGE_FEED
 from medallion.config.base import fingerprint as definition_fingerprint
 from medallion.config.gold import GoldTable
 from medallion.delta_table import history_metadata, read_change_feed
-from medallion.gold.transform import derive_and_filter
 from medallion.gold.zorder import ZorderDecision
 from medallion.sql import quote_identifier
 
 __all__ = ["META_KEY", "CDF_UNAVAILABLE", "BuildState", "GoldBuild", "last_build", "fingerprint", "input_change",
-           "touched_partitions"]
+           "touched_partitions", "derive_and_filter"]
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +123,18 @@ def input_change(state: BuildState, versions: Mapping[str, int], own: str) -> tu
     if moved == [own]:
         return "own", "silver changed"
     return "full", f"{', '.join(m for m in moved if m != own)} changed"
+
+
+def derive_and_filter(gold: GoldTable) -> Callable[[DataFrame], DataFrame]:
+    """``derive`` then ``filter`` of a declarative entry (the rows its groups are made of)."""
+    def transform(df: DataFrame) -> DataFrame:
+        if gold.derive:
+            df = df.withColumns({name: F.expr(expr) for name, expr in gold.derive.items()})
+        if gold.filter:
+            df = df.filter(F.expr(gold.filter))
+        return df
+
+    return transform
 
 
 def touched_partitions(
