@@ -29,14 +29,16 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import reduce
 from typing import Any
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.errors.exceptions.captured import CapturedException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.config import EnvConfig, PipelineConfig
@@ -57,10 +59,10 @@ from medallion.gold.plan import (
     last_build,
     touched_partitions,
 )
-from medallion.gold.references import TableRef, gold_inputs, table_key
+from medallion.gold.references import TableRef, bindable_sql, gold_inputs, table_key
 from medallion.gold.zorder import files_per_partition, zorder_decision, zorder_threshold
 from medallion.maintenance import optimize_zorder
-from medallion.sql import error_summary, jsonable
+from medallion.sql import error_summary, jsonable, quote_identifier
 
 __all__ = ["run_gold", "build_gold_table", "gold_transform", "gold_frame", "partition_predicate"]
 
