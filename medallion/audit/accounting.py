@@ -66,9 +66,9 @@ def accounting_identity(layer: str, status: str, counts: Mapping[str, object]) -
     if str(status) == Status.FAILED:
         return Identity("n/a", "run failed: nothing committed")
     terms = IDENTITY_TERMS.get(layer)
-    if terms is None:
-        return Identity("n/a", "aggregates: no row identity")
     rows_in = _count(counts, "rows_in")
+    if terms is None:
+        return Identity("n/a", f"in {rows_in:,}, out {_count(counts, 'rows_out'):,} (aggregates: no row identity)")
     parts = [(_count(counts, name), label) for name, label in terms]
     ok = rows_in == sum(n for n, _ in parts)
     return Identity(
