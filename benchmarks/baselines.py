@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from medallion.config import PipelineConfig
-from medallion.config_gold import GoldTable
+from medallion.config.gold import GoldTable
 
 __all__ = ["bronze_baseline", "silver_batch", "silver_baseline", "gold_baseline"]
 

@@ -14,7 +14,7 @@ gives, per N, the runs' seconds and ratios to the first run, and across the two 
 the one-new-file runs (target: within +-50 %, i.e. 0.5 <= ratio <= 1.5).
 
 ``--synthetic`` skips the (O(N)) first run: bronze ingests one file, then the other N-1 files land and
-are recorded as ingested in the file record directly (:class:`medallion.file_log.FileLog`). The runs
+are recorded as ingested in the file record directly (:class:`medallion.bronze.file_log.FileLog`). The runs
 measured afterwards see the state a real first run leaves (N listed files, N recorded, the record's
 watermark at bronze's latest version), so "nothing new" and "one new file" measure the same thing, in
 minutes instead of an hour at 20,000 files.
@@ -82,8 +82,8 @@ def write_small_files(landing: str | Path, start: int, count: int, rows_per_file
 def _record_as_ingested(spark: Any, env: Any, pipeline: Any, landing: Path, bronze_version: int,
                         skip: Path) -> None:
     """Record every landed file but ``skip`` as ingested at ``bronze_version`` (the synthetic first run)."""
-    from medallion.file_log import FileEntry, FileLog, FileStatus
-    from medallion.landing import list_files
+    from medallion.bronze.file_log import FileEntry, FileLog, FileStatus
+    from medallion.bronze.listing import list_files
 
     entries = [FileEntry(f.path, f.size, f.modified_ms, FileStatus.INGESTED)
                for f in list_files(spark, str(landing)) if not f.path.endswith(skip.name)]
@@ -95,7 +95,7 @@ def probe_count(spark: Any, pipeline: Any, files: int, work: Path, *, rows_per_f
                 meter: Meter | None = None, synthetic: bool = False) -> dict[str, Any]:
     """The three bronze runs over a landing zone of ``files`` small files; see the module docstring."""
     from benchmarks.run import layer_context
-    from medallion.bronze import run_bronze
+    from medallion.bronze.layer import run_bronze
     from medallion.config import EnvConfig
 
     meter = meter or Meter(spark)

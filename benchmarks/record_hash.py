@@ -1,8 +1,8 @@
 """What bronze's ``_record_hash`` costs, and what a cheaper hash would save.
 
 ``python -m benchmarks.record_hash --rows 100000`` generates the benchmark's landing data, reads it as
-bronze does (:func:`medallion.landing.read_files`), caches the records, then times in one warm JVM,
-alternating, the bronze projection (:func:`medallion.bronze.add_audit_columns`) written to Spark's
+bronze does (:func:`medallion.bronze.landing.read_files`), caches the records, then times in one warm JVM,
+alternating, the bronze projection (:func:`medallion.bronze.layer.add_audit_columns`) written to Spark's
 ``noop`` sink (all of the computation, no file written) with:
 
 - ``sha256``: the record hash as bronze computes it (SHA-256 of the sorted non-null ``name=value``
@@ -27,10 +27,10 @@ from pyspark.sql import functions as F
 
 from benchmarks.datagen import generate
 from benchmarks.measure import median
-from medallion.bronze import add_audit_columns
+from medallion.bronze.landing import read_files
+from medallion.bronze.layer import add_audit_columns
 from medallion.columns import RECORD_HASH
 from medallion.config import SourceConfig
-from medallion.landing import read_files
 
 __all__ = ["variants", "price", "main"]
 

@@ -61,14 +61,14 @@ NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)  # the injected clock of ever
 def _layer_fn(layer: str) -> Callable[..., Any] | None:
     try:
         if layer == "bronze":
-            from medallion.bronze import run_bronze
+            from medallion.bronze.layer import run_bronze
 
             return run_bronze
         if layer == "silver":
-            from medallion.silver import run_silver
+            from medallion.silver.layer import run_silver
 
             return run_silver
-        from medallion.gold import run_gold
+        from medallion.gold.layer import run_gold
 
         return run_gold
     except ImportError as err:
@@ -78,7 +78,7 @@ def _layer_fn(layer: str) -> Callable[..., Any] | None:
 
 def layer_context(run_id: str) -> Any:
     """The RunContext of one measured layer call (the injected clock ``NOW``)."""
-    from medallion.outcome import RunContext
+    from medallion.audit.outcome import RunContext
 
     return RunContext(run_id, NOW)
 
@@ -160,7 +160,7 @@ def measure_noop(spark: Any, meter: Meter, env: Any, pipeline_path: str | Path) 
     import time
 
     from medallion.config import load_pipeline
-    from medallion.config_validation import validate_pipeline_sql as validate_sql
+    from medallion.config.validation import validate_pipeline_sql as validate_sql
     from medallion.runner import run_pipeline
 
     t0 = time.perf_counter()

@@ -29,8 +29,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import RunContext
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.outcome import RunContext
 
 SOURCE_DDL = "customer_id STRING, email STRING, segment STRING, op STRING, updated_at STRING"
 PIPELINE: dict[str, Any] = {
@@ -123,7 +123,8 @@ def baseline(spark: SparkSession, pipeline: PipelineConfig, bronze: DataFrame, t
 
 
 def run(spark: SparkSession, rows: int, work: Path) -> dict[str, Any]:
-    from medallion.silver import read_bronze_changes, run_silver
+    from medallion.silver.layer import run_silver
+    from medallion.silver.plan import read_bronze_changes
 
     pipeline = PipelineConfig.model_validate(PIPELINE)
     env = EnvConfig(name="bench", landing_root=str(work / "landing"), lakehouse_root=str(work / "lake"))

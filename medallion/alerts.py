@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING
 
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from medallion.audit.outcome import Status
 from medallion.logs import mask_secrets
-from medallion.outcome import Status
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from medallion.audit.run_log import RunRecord
     from medallion.config import EnvConfig, PipelineConfig
     from medallion.config_observe import NotifyTarget
-    from medallion.run_log import RunRecord
 
 __all__ = ["Finding", "findings", "message", "notify_run", "post"]
 
@@ -91,7 +91,7 @@ def _check_findings(spark: SparkSession, env: EnvConfig, run_id: str) -> list[Fi
 
 
 def _dead_letter_findings(spark: SparkSession, env: EnvConfig, pipelines: Sequence[PipelineConfig]) -> list[Finding]:
-    from medallion.dlq import DlqStatus, read_dead_letters, status_of
+    from medallion.dlq.commands import DlqStatus, read_dead_letters, status_of
 
     out = []
     for p in pipelines:

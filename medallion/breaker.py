@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from medallion.config_base import ConfigModel
+from medallion.config.base import ConfigModel
 from medallion.errors import MedallionError
 
 if TYPE_CHECKING:
@@ -143,8 +143,8 @@ def _runs(spark: SparkSession, path: str, datasets: list[str]) -> dict[str, list
     """Per dataset, its runs newest first: run id, failed?, resumed?, only blocked?, fingerprint, error."""
     from pyspark.sql import functions as F
 
-    from medallion.outcome import Status
-    from medallion.run_log import read_run_log
+    from medallion.audit.outcome import Status
+    from medallion.audit.run_log import read_run_log
 
     df = read_run_log(spark, path)
     if df is None:
@@ -190,9 +190,9 @@ def _count(dataset: str, current: str, runs: Sequence[Mapping[str, object]], lim
 
 def resume(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> BreakerState:
     """Close the dataset's breaker: append a ``resume`` record to the run log. Returns the state it closed."""
+    from medallion.audit.outcome import LayerOutcome, RunContext, Status
+    from medallion.audit.run_log import RunRecord, write_run_log
     from medallion.clock import new_run_id, utc_now
-    from medallion.outcome import LayerOutcome, RunContext, Status
-    from medallion.run_log import RunRecord, write_run_log
 
     state = breaker_states(spark, env, [pipeline])[pipeline.dataset]
     now = utc_now()

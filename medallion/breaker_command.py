@@ -14,9 +14,9 @@ from medallion.breaker import BreakerOpen, BreakerState, breaker_states, resume
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from medallion.checks.table_checks import CheckResult
     from medallion.config import EnvConfig, PipelineConfig
     from medallion.runner import ProjectReport
-    from medallion.table_checks import CheckResult
 
 __all__ = ["add_resume_parser", "refuse_if_open", "refused_datasets", "project_exit_code", "breaker_checks"]
 
@@ -75,7 +75,7 @@ def refused_datasets(spark: SparkSession, env: EnvConfig, pipelines: Sequence[Pi
 
 def project_exit_code(report: ProjectReport, refused: dict[str, str]) -> int:
     """0 all ran; 1 a layer failed; 3 nothing failed but a dataset was refused by its open breaker."""
-    from medallion.outcome import Status
+    from medallion.audit.outcome import Status
 
     if report.ok:
         return 0
@@ -85,7 +85,7 @@ def project_exit_code(report: ProjectReport, refused: dict[str, str]) -> int:
 
 def breaker_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> list[CheckResult]:
     """``medallion check``: one ``circuit_breaker`` result when the breaker is on (failed while open)."""
-    from medallion.table_checks import CheckResult
+    from medallion.checks.table_checks import CheckResult
 
     if env.circuit_breaker is None:
         return []

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medallion.config import EnvConfig, PipelineConfig, load_env, load_pipeline
-from medallion.errors import ConfigError, MedallionError
+from medallion.errors import ConfigError, MedallionError, first_cause
 from medallion.logs import configure_logging, mask_secrets
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def _configured_project(args: argparse.Namespace) -> tuple[SparkSession, EnvConf
 
     for p in project.pipelines:
         check_source_root(env, p.config, file=str(p.path))
-    from medallion.config_validation import validate_pipeline_sql
+    from medallion.config.validation import validate_pipeline_sql
     from medallion.session import get_spark
 
     spark = get_spark(env.spark, app_name="medallion-project")
@@ -182,7 +182,7 @@ def _configured_project(args: argparse.Namespace) -> tuple[SparkSession, EnvConf
 def _configured_session(args: argparse.Namespace) -> tuple[SparkSession, EnvConfig, PipelineConfig, Path]:
     """Load and validate both files (before any JVM), then start Spark and parse the pipeline's SQL."""
     env, pipeline, pipeline_file = load_configs(args)
-    from medallion.config_validation import validate_pipeline_sql
+    from medallion.config.validation import validate_pipeline_sql
     from medallion.session import get_spark  # imported only once the files are valid: no pyspark before
 
     spark = get_spark(env.spark, app_name=f"medallion-{pipeline.dataset}")
@@ -226,8 +226,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from medallion.declared_checks import latest_results
-    from medallion.table_checks import CheckResult, format_results, run_checks
+    from medallion.checks.declared_checks import latest_results
+    from medallion.checks.table_checks import CheckResult, format_results, run_checks
 
     spark, env, pipeline, _ = _configured_session(args)
     from medallion.breaker_command import breaker_checks
@@ -256,7 +256,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _cmd_dlq_inspect(args: argparse.Namespace) -> int:
-    from medallion.dlq import format_inspection, inspect
+    from medallion.dlq.commands import format_inspection, inspect
 
     spark, env, pipeline, _ = _configured_session(args)
     report = inspect(spark, env, pipeline, samples=args.samples)
@@ -265,17 +265,17 @@ def _cmd_dlq_inspect(args: argparse.Namespace) -> int:
 
 
 def _outcome_json(run_id: str, record_or_outcome: object) -> str:
-    from medallion.outcome import LayerOutcome
+    from medallion.audit.outcome import LayerOutcome
 
     outcome = record_or_outcome if isinstance(record_or_outcome, LayerOutcome) else record_or_outcome.outcome  # type: ignore[attr-defined]
     return json.dumps({"run_id": run_id, "status": str(outcome.status), **asdict(outcome)}, default=str)
 
 
 def _cmd_dlq_replay(args: argparse.Namespace) -> int:
+    from medallion.audit.outcome import RunContext
     from medallion.clock import new_run_id, utc_now
-    from medallion.dlq import Selection, log_run
-    from medallion.dlq_replay import LAYER, format_replay, replay
-    from medallion.outcome import RunContext
+    from medallion.dlq.commands import Selection, log_run
+    from medallion.dlq.replay import LAYER, format_replay, replay
 
     spark, env, pipeline, _ = _configured_session(args)
     run = RunContext(new_run_id(), utc_now())
@@ -289,9 +289,9 @@ def _cmd_dlq_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_dlq_discard(args: argparse.Namespace) -> int:
+    from medallion.audit.outcome import RunContext
     from medallion.clock import new_run_id, utc_now
-    from medallion.dlq import Selection, discard, log_run
-    from medallion.outcome import RunContext
+    from medallion.dlq.commands import Selection, discard, log_run
 
     spark, env, pipeline, _ = _configured_session(args)
     run = RunContext(new_run_id(), utc_now())
@@ -320,7 +320,7 @@ def _cmd_maintain(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from medallion.schemas import write_schemas
+    from medallion.config.schemas import write_schemas
 
     for path in write_schemas(Path(args.out)):
         print(path)
@@ -378,44 +378,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         log.exception("unexpected error")
         print(f"medallion: error: {mask_secrets(first_cause(err))}", file=sys.stderr)
         return _failed_json(args, err, 1)
-
-
-def first_cause(err: BaseException) -> str:
-    """The root of an error chain, in one line: the first thing that went wrong, not its follow-ons.
-
-    Python's chain (``raise ... from``, or an error raised while handling another) is followed to its
-    start; a Java error's own ``Caused by:`` chain (py4j) to its deepest cause.
-    """
-    root = err
-    seen = {id(root)}
-    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
-        seen.add(id(nxt))
-        root = nxt
-    java_root = _java_root(root)
-    if java_root:
-        return java_root[:1000]
-    text = str(root)
-    java = [line.strip() for line in text.splitlines() if line.strip().startswith("Caused by: ")]
-    if java:
-        return java[-1].removeprefix("Caused by: ")[:1000]
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return f"{type(root).__name__}: {first}"[:1000] if first else type(root).__name__
-
-
-def _java_root(err: BaseException) -> str | None:
-    """``toString()`` of the deepest cause of a py4j-wrapped Java exception (None for a Python error)."""
-    java = getattr(err, "java_exception", None) or getattr(err, "_origin", None)
-    if java is None:
-        return None
-    try:
-        for _ in range(50):
-            cause = java.getCause()
-            if cause is None or cause.equals(java):
-                break
-            java = cause
-        return str(java.toString())
-    except Exception:  # the JVM is gone: fall back to the Python text
-        return None
 
 
 def _failed_json(args: argparse.Namespace, err: BaseException, code: int) -> int:

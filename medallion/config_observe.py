@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from medallion.config_base import ConfigModel, SqlText
+from medallion.config.base import ConfigModel, SqlText
 
 __all__ = ["LineageConfig", "LineageTransport", "NotifyTarget", "ALERT_EVENTS"]
 

@@ -1,7 +1,8 @@
-"""The package's one exception hierarchy.
+"""The package's one exception hierarchy, and an error chain told in one line.
 
 Every error a user can cause derives from :class:`MedallionError`; the CLI maps them to exit codes:
 ``ConfigError`` -> 2 (bad usage or configuration, reported before any write), everything else -> 1.
+:func:`first_cause` is what the CLI prints for a failure: the first thing that went wrong.
 """
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ __all__ = [
     "RunError",
     "ExpectationFailed",
     "SourceError",
+    "first_cause",
 ]
 
 
 class MedallionError(Exception):
     """Base class of every error raised by medallion.
 
-    ``partial`` is what a layer had counted when it failed (a :class:`medallion.outcome.LayerOutcome`,
+    ``partial`` is what a layer had counted when it failed (a :class:`medallion.audit.outcome.LayerOutcome`,
     or None): the runner records it with the failure.
     """
 
@@ -57,3 +59,41 @@ class ExpectationFailed(RunError):
 
 class SourceError(RunError):
     """The landing source could not be listed or read."""
+
+
+def first_cause(err: BaseException) -> str:
+    """The root of an error chain, in one line: the first thing that went wrong, not its follow-ons.
+
+    Python's chain (``raise ... from``, or an error raised while handling another) is followed to its
+    start; a Java error's own ``Caused by:`` chain (py4j) to its deepest cause.
+    """
+    root = err
+    seen = {id(root)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        root = nxt
+    java_root = _java_root(root)
+    if java_root:
+        return java_root[:1000]
+    text = str(root)
+    java = [line.strip() for line in text.splitlines() if line.strip().startswith("Caused by: ")]
+    if java:
+        return java[-1].removeprefix("Caused by: ")[:1000]
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(root).__name__}: {first}"[:1000] if first else type(root).__name__
+
+
+def _java_root(err: BaseException) -> str | None:
+    """``toString()`` of the deepest cause of a py4j-wrapped Java exception (None for a Python error)."""
+    java = getattr(err, "java_exception", None) or getattr(err, "_origin", None)
+    if java is None:
+        return None
+    try:
+        for _ in range(50):
+            cause = java.getCause()
+            if cause is None or cause.equals(java):
+                break
+            java = cause
+        return str(java.toString())
+    except Exception:  # the JVM is gone: fall back to the Python text
+        return None

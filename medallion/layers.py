@@ -15,8 +15,8 @@ from medallion.config import LAYERS, PipelineConfig
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from medallion.audit.outcome import LayerOutcome, RunContext
     from medallion.config import EnvConfig
-    from medallion.outcome import LayerOutcome, RunContext
 
 __all__ = ["Layer", "LayerFn", "REGISTRY", "get_layer", "layers_for"]
 
@@ -53,10 +53,10 @@ class Layer:
 REGISTRY: dict[str, Layer] = {
     layer.name: layer
     for layer in (
-        Layer("bronze", "medallion.bronze:run_bronze", lambda p: True, ("rows_corrupt", "files_ingested", "files_skipped")),
-        Layer("silver", "medallion.silver:run_silver", lambda p: p.silver is not None,
+        Layer("bronze", "medallion.bronze.layer:run_bronze", lambda p: True, ("rows_corrupt", "files_ingested", "files_skipped")),
+        Layer("silver", "medallion.silver.layer:run_silver", lambda p: p.silver is not None,
               ("rows_quarantined", "rows_superseded", "rows_deleted", "rows_warned")),
-        Layer("gold", "medallion.gold:run_gold", lambda p: bool(p.gold)),
+        Layer("gold", "medallion.gold.layer:run_gold", lambda p: bool(p.gold)),
     )
 }
 assert tuple(REGISTRY) == LAYERS

@@ -6,13 +6,8 @@ default 168 hours = 7 days). A retention below Delta's safety limit (168 hours) 
 files that a running reader or a time-travel query still needs, so it is refused unless explicitly
 allowed (``allow_unsafe`` / ``maintenance.allow_unsafe_retention``).
 
-The gold layer Z-orders a table after a write only where that can pay (:func:`zorder_decision`).
-Z-ordering sorts a partition's rows across several files so readers skip files by the Z-order columns'
-min/max. A partition whose new files sum to no more than one OPTIMIZE output file
-(``spark.databricks.delta.optimize.maxFileSize``, default 1 GiB: :func:`zorder_threshold`) would be
-rewritten into one file, which no reader can skip within, so the rewrite gains nothing. The files and
-bytes per partition are taken from the write's own commit (its ``add`` actions, read on the driver with
-no Spark job: :func:`files_per_partition`).
+:func:`optimize_zorder` runs ``OPTIMIZE`` (with ``ZORDER BY`` when given); the gold layer calls it after
+a write only where that can pay, which is gold's own decision (:mod:`medallion.gold.zorder`).
 
 Example:
     >>> maintain(spark, env, pipeline)                      # retention from the environment file
@@ -20,7 +15,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -32,7 +26,6 @@ from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import SparkSession
 
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.delta_table import commit_actions
 from medallion.errors import ConfigError, RunError
 from medallion.session import session_conf
 from medallion.sql import quote_identifier
@@ -42,9 +35,6 @@ __all__ = [
     "maintain",
     "optimize_zorder",
     "check_retention",
-    "zorder_decision",
-    "zorder_threshold",
-    "files_per_partition",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,8 +43,6 @@ SAFE_RETENTION_HOURS = 168
 """Delta's default safety limit for VACUUM (``delta.deletedFileRetentionDuration`` = 7 days)."""
 
 _RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
-_OPTIMIZE_MAX_FILE_SIZE = "spark.databricks.delta.optimize.maxFileSize"
-_DEFAULT_OPTIMIZE_MAX_FILE_SIZE = 1024**3  # Delta's default
 
 
 def optimize_zorder(
@@ -86,59 +74,6 @@ def _optimize_metrics(row: Any) -> dict[str, Any]:
         return {"files_added": 0, "files_removed": 0}
     metrics = row["metrics"]
     return {"files_added": int(metrics["numFilesAdded"] or 0), "files_removed": int(metrics["numFilesRemoved"] or 0)}
-
-
-def zorder_decision(partitions: dict[str, tuple[int, int]], threshold_bytes: int) -> dict[str, Any]:
-    """Whether ``OPTIMIZE ZORDER`` can pay on the files a write just added.
-
-    Args:
-        partitions: per partition (any key) of the rewritten scope, ``(files, bytes)`` written.
-        threshold_bytes: the size of one OPTIMIZE output file: a partition at or below it would be
-            rewritten into a single file, which readers cannot skip within.
-
-    Returns:
-        ``{"run", "reason", "files", "bytes", "partitions", "partitions_worth_it", "threshold_bytes"}``;
-        ``run`` is true when at least one partition holds more than one file and more than the threshold.
-    """
-    files = sum(f for f, _ in partitions.values())
-    size = sum(b for _, b in partitions.values())
-    worth = sum(1 for f, b in partitions.values() if f > 1 and b > threshold_bytes)
-    if worth:
-        reason = f"{worth} partition(s) hold more than one file and more than {threshold_bytes} bytes"
-    elif files <= len(partitions):
-        reason = "every rewritten partition fits in one file"
-    else:
-        reason = f"every rewritten partition fits in one OPTIMIZE output file ({threshold_bytes} bytes)"
-    return {"run": worth > 0, "reason": reason, "files": files, "bytes": size, "partitions": len(partitions),
-            "partitions_worth_it": worth, "threshold_bytes": threshold_bytes}
-
-
-def zorder_threshold(spark: SparkSession) -> int:
-    """The size in bytes of one OPTIMIZE output file (``spark.databricks.delta.optimize.maxFileSize``;
-    Delta's default, 1 GiB, when it is unset or not a number)."""
-    value = spark.conf.get(_OPTIMIZE_MAX_FILE_SIZE, None)
-    try:
-        return int(value) if value is not None else _DEFAULT_OPTIMIZE_MAX_FILE_SIZE
-    except ValueError:
-        log.warning("%s=%r is not a number of bytes; using %d", _OPTIMIZE_MAX_FILE_SIZE, value,
-                    _DEFAULT_OPTIMIZE_MAX_FILE_SIZE)
-        return _DEFAULT_OPTIMIZE_MAX_FILE_SIZE
-
-
-def files_per_partition(spark: SparkSession, path: str, version: int) -> dict[str, tuple[int, int]]:
-    """``{partition: (files, bytes)}`` of the files commit ``version`` added, read from its log entry.
-
-    The commit of an overwrite (whole table or ``replaceWhere``) adds exactly the files of the rewritten
-    scope, so this is the scope OPTIMIZE would rewrite, read on the driver without a Spark job.
-    """
-    out: dict[str, tuple[int, int]] = {}
-    for action in commit_actions(spark, path, version) or ():
-        add = action.get("add")
-        if add is not None:
-            key = json.dumps(add.get("partitionValues") or {}, sort_keys=True)
-            files, size = out.get(key, (0, 0))
-            out[key] = (files + 1, size + int(add.get("size", 0)))
-    return out
 
 
 def check_retention(env: EnvConfig, retention_hours: int | None = None, allow_unsafe: bool = False) -> int:

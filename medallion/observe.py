@@ -9,8 +9,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from medallion.outcome import RunContext, Status
-from medallion.run_log import RunRecord
+from medallion.audit.outcome import RunContext, Status
+from medallion.audit.run_log import RunRecord
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -1,6 +1,6 @@
 """The project: every pipeline file of a conf dir as one graph of tables.
 
-A gold ``sql`` may read any silver or gold table of the project (:mod:`medallion.references`). This
+A gold ``sql`` may read any silver or gold table of the project (:mod:`medallion.gold.references`). This
 module loads the pipeline files that make up the project, checks that every reference names a table
 some pipeline writes and that gold tables do not depend on each other in a cycle (both
 :class:`~medallion.errors.ConfigError`, exit 2, naming the file and key), and orders the work of
@@ -20,9 +20,9 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 from medallion.config import PipelineConfig, load_pipeline
-from medallion.config_gold import GoldTable
+from medallion.config.gold import GoldTable
 from medallion.errors import ConfigError
-from medallion.references import gold_inputs, parse_references
+from medallion.gold.references import gold_inputs, parse_references
 
 __all__ = ["PipelineFile", "Project", "load_project", "project_of", "gold_in_order"]
 

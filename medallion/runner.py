@@ -1,7 +1,7 @@
 """Run a pipeline's layers in order, log each to the run log, stop at the first failure.
 
 One :class:`RunReport` per run: every layer record shares its run id. The runner alone builds run-log
-records: a layer returns a :class:`~medallion.outcome.LayerOutcome` (or raises, carrying a partial one).
+records: a layer returns a :class:`~medallion.audit.outcome.LayerOutcome` (or raises, carrying a partial one).
 
 A record goes to the run log as soon as its layer ends when the layer may have committed something
 (succeeded or failed): the counts that must add up are never left in memory while another layer runs.
@@ -20,14 +20,15 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from medallion import observe
+from medallion.audit.accounting import accounting_identity
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
+from medallion.audit.run_log import RunRecord, write_run_log
 from medallion.breaker import fingerprint
 from medallion.clock import new_run_id, utc_now
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.errors import MedallionError
 from medallion.layers import REGISTRY, layers_for
-from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.project import PipelineFile, Project
-from medallion.run_log import RunRecord, write_run_log
 
 __all__ = ["RunReport", "ProjectReport", "RunLogBuffer", "run_pipeline", "run_layer", "run_project", "layers_for"]
 
@@ -188,6 +189,9 @@ def run_layer(
         log.exception("%s %s failed", pipeline.dataset, name)
     else:
         log.info("%s %s %s: in=%d out=%d", pipeline.dataset, name, outcome.status, outcome.rows_in, outcome.rows_out)
+        identity = accounting_identity(name, outcome.status, vars(outcome))
+        if not identity.holds:  # logged beside the record, never raised: the counts are what happened
+            log.error("%s %s: accounting identity broken: %s", pipeline.dataset, name, identity.formula)
     record = RunRecord.of(
         outcome, context=context, pipeline=pipeline.dataset, environment=env.name, layer=name,
         table=layer.label(pipeline), ended_at=clock(), error=error, tables_written=layer.tables(pipeline),

@@ -21,8 +21,8 @@ from pyspark.sql.types import NullType, StructField, StructType, _parse_datatype
 
 from medallion.columns import SILVER_AUDIT
 from medallion.config import PipelineConfig
-from medallion.config_gold import GoldTable
-from medallion.references import bindable_sql, parse_references
+from medallion.config.gold import GoldTable
+from medallion.gold.references import bindable_sql, parse_references
 from medallion.sandbox import SandboxError, check_plan, plan_of
 
 __all__ = ["analyse_pipeline"]
@@ -116,7 +116,7 @@ def analyse_pipeline(spark: SparkSession, pipeline: PipelineConfig) -> None:
     Raises:
         SandboxError: the first key whose analysed plan leaves the sandbox.
     """
-    from medallion.config_validation import pipeline_expressions
+    from medallion.config.validation import pipeline_expressions
 
     known = None
     if pipeline.source.schema_ is not None:

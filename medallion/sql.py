@@ -1,5 +1,5 @@
-"""Small SQL-safety helpers shared by every layer: quoted identifiers, readable Spark errors, and
-DataFrames of driver-side rows.
+"""Small Spark helpers shared by every layer: quoted identifiers, readable Spark errors, DataFrames of
+driver-side rows and driver-side values as JSON (what configuration SQL may do is :mod:`medallion.sql_safety`).
 
 Names from configuration or from source files never reach Spark unquoted, and SQL is never built by
 concatenating them: a column is referenced through :func:`column`, which quotes it.
@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType, _parse_datatype_string
 
-__all__ = ["quote_identifier", "column", "error_summary", "rows_frame"]
+__all__ = ["quote_identifier", "column", "error_summary", "rows_frame", "jsonable"]
 
 
 def quote_identifier(name: str) -> str:
@@ -72,3 +72,13 @@ def rows_frame(spark: SparkSession, rows: Sequence[Sequence[Any]], schema: str |
     texts = [json.dumps(dict(zip(names, row, strict=True)), default=_json_value) for row in rows]
     one_per_row = spark.range(0, 1, 1, numPartitions=1).select(F.explode(F.array(*[F.lit(t) for t in texts])).alias("j"))
     return one_per_row.select(F.from_json("j", struct).alias("r")).select("r.*")
+
+
+def jsonable(value: Any) -> Any:
+    """A driver-side value as JSON can hold it: scalars as they are, sequences element-wise, the rest
+    (dates, timestamps, decimals) as their string."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Sequence):
+        return [jsonable(v) for v in value]
+    return str(value)

@@ -1,7 +1,7 @@
 """What configuration SQL may do: per-row expressions read their row only; gold ``sql`` reads only the
 project's tables.
 
-Checked on Spark's parse trees (nothing is resolved or run), by :mod:`medallion.config_validation`:
+Checked on Spark's parse trees (nothing is resolved or run), by :mod:`medallion.config.validation`:
 
 - A per-row expression (``silver.columns``, expectations, gold ``derive`` / ``measures`` / ``filter``)
   may not hold a subquery (scalar, ``EXISTS``, ``IN (SELECT ...)``, lateral): a subquery can read any

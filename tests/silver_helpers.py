@@ -8,8 +8,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import RunContext
 from medallion.config import PipelineConfig
-from medallion.outcome import RunContext
 
 SOURCE_DDL = "order_id STRING, customer_email STRING, amount STRING, status STRING, updated_at STRING"
 BRONZE_DDL = (

@@ -191,7 +191,7 @@ def test_peer_gold_query_equals_medallion_gold(spark, tmp_path: Path) -> None:  
 
     from benchmarks.peer import gold_query
     from medallion.config import load_pipeline
-    from medallion.gold import gold_frame
+    from medallion.gold.layer import gold_frame
 
     pipeline = load_pipeline(ORDERS)
     silver_path = str(tmp_path / "silver")

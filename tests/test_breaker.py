@@ -12,13 +12,13 @@ import yaml
 from delta.tables import DeltaTable
 from report_helpers import ROOT, THIRD_ROWS
 
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
+from medallion.audit.run_log import RUN_LOG_SCHEMA, RunRecord, layer_summaries, read_run_log, write_run_log
 from medallion.breaker import BreakerState, breaker_states, fingerprint
 from medallion.cli import main
 from medallion.config import EnvConfig, load_env, load_pipeline
-from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.report.gather import build_report
 from medallion.report.render import render_html
-from medallion.run_log import RUN_LOG_SCHEMA, RunRecord, layer_summaries, read_run_log, write_run_log
 
 pytestmark = pytest.mark.delta
 

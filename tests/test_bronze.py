@@ -13,10 +13,10 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from medallion.bronze import add_audit_columns, run_bronze
+from medallion.audit.outcome import LayerOutcome, RunContext
+from medallion.bronze.layer import add_audit_columns, run_bronze
+from medallion.bronze.listing import list_files
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.landing import list_files
-from medallion.outcome import LayerOutcome, RunContext
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "landing" / "orders"
@@ -180,9 +180,9 @@ KILLER = textwrap.dedent(
     import os, signal, sys, time
     from datetime import datetime, timezone
     from pyspark.sql import functions as F
-    from medallion import bronze
+    from medallion.bronze.layer import layer as bronze
     from medallion.config import EnvConfig, PipelineConfig
-    from medallion.outcome import RunContext
+    from medallion.audit.outcome import RunContext
     from medallion.session import get_spark
 
     lake, landing, marker = sys.argv[1:4]

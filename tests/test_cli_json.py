@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from medallion.cli import first_cause, main
+from medallion.cli import main
+from medallion.errors import first_cause
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ import pytest
 
 from medallion.cli import main
 from medallion.config import load_env, load_pipeline
+from medallion.config.schemas import json_schemas
 from medallion.errors import ConfigError
-from medallion.schemas import json_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_PIPELINE = (ROOT / "conf/pipelines/orders.yaml").read_text()

@@ -10,13 +10,13 @@ import pytest
 import yaml
 from silver_helpers import ORDERS, append_bronze, bronze_frame, new_result, read
 
+from medallion.checks.declared_checks import ChecksFailed, latest_results, run_checks
 from medallion.config import PipelineConfig
-from medallion.config_gold import TableCheck
-from medallion.declared_checks import ChecksFailed, latest_results, run_checks
+from medallion.config.gold import TableCheck
 from medallion.delta_table import latest_version
 from medallion.errors import ConfigError
-from medallion.gold import run_gold
-from medallion.silver import run_silver
+from medallion.gold.layer import run_gold
+from medallion.silver.layer import run_silver
 
 # --------------------------------------------------------------------------- config
 

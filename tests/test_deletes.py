@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from chispa import assert_df_equality
 
+from medallion.audit.outcome import RunContext
 from medallion.config import PipelineConfig
 from medallion.errors import ConfigError
-from medallion.outcome import RunContext
-from medallion.silver import run_silver
+from medallion.silver.layer import run_silver
 from tests.history_helpers import LATEST_DDL, bronze_frame, customers, expected_latest
 from tests.silver_helpers import append_bronze, read
 
@@ -68,7 +68,7 @@ def test_history_keys_are_validated(tmp_path):
 
 
 def test_a_bad_delete_when_fails_validation_naming_the_key(spark):
-    from medallion.config_validation import validate_pipeline_sql
+    from medallion.config.validation import validate_pipeline_sql
 
     p = customers(delete_when="op = = 'D'")
     with pytest.raises(ConfigError, match=r"silver.delete_when"):
@@ -78,8 +78,8 @@ def test_a_bad_delete_when_fails_validation_naming_the_key(spark):
 
 @pytest.mark.delta
 def test_a_run_log_written_before_rows_deleted_gains_the_column(spark, tmp_path, now):
-    from medallion.outcome import LayerOutcome, Status
-    from medallion.run_log import RUN_LOG_SCHEMA, RunRecord, layer_summaries, write_run_log
+    from medallion.audit.outcome import LayerOutcome, Status
+    from medallion.audit.run_log import RUN_LOG_SCHEMA, RunRecord, layer_summaries, write_run_log
 
     path = str(tmp_path / "runs")
     old_schema = ", ".join(c for c in RUN_LOG_SCHEMA.split(", ") if not c.startswith("`rows_deleted`"))

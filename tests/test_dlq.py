@@ -13,13 +13,13 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from silver_helpers import ORDERS, append_bronze, bronze_frame, new_result, pipeline, read
 
-from medallion.bronze import run_bronze
+from medallion.audit.run_log import read_run_log
+from medallion.bronze.layer import run_bronze
 from medallion.config import PipelineConfig
 from medallion.delta_table import committed_txn_version, latest_version
-from medallion.dlq import Selection, app_id, discard, format_inspection, inspect, log_run
-from medallion.dlq_replay import LAYER, format_replay, replay
-from medallion.run_log import read_run_log
-from medallion.silver import run_silver
+from medallion.dlq.commands import Selection, app_id, discard, format_inspection, inspect, log_run
+from medallion.dlq.replay import LAYER, format_replay, replay
+from medallion.silver.layer import run_silver
 
 ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ["NEW", "PAID", "SHIPPED", "CANCELLED"]
@@ -81,7 +81,7 @@ def test_replay_after_a_rule_fix_dry_run_twice_discard_and_inspect(spark, env, n
     dry = replay(spark, env, FIXED, Selection(), new_result("dry", now), dry_run=True)
     assert (dry.rows_in, dry.rows_out, dry.rows_superseded, dry.rows_quarantined) == (6, 2, 2, 2)
     assert (latest_version(spark, silver_path), latest_version(spark, dlq_path)) == versions  # nothing written
-    assert "_dlq_status" not in read(spark, dlq_path).columns
+    assert {r._dlq_status for r in read(spark, dlq_path).collect()} == {"pending"}  # a status from creation
     assert "would be merged 2" in format_replay(dry, run_id="dry")
     only = replay(spark, env, FIXED, Selection(rule="amount_non_negative"), new_result("dry", now), dry_run=True)
     assert (only.rows_in, only.rows_quarantined) == (1, 1)
@@ -177,9 +177,9 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     from datetime import datetime, timezone
     from medallion.config import EnvConfig, PipelineConfig
-    from medallion.dlq import Selection
-    from medallion.dlq_replay import replay
-    from medallion.outcome import RunContext
+    from medallion.dlq.commands import Selection
+    from medallion.dlq.replay import replay
+    from medallion.audit.outcome import RunContext
     from medallion.session import get_spark
 
     lake, landing, pipeline_json, marker = sys.argv[1:5]

@@ -8,7 +8,7 @@ from silver_helpers import ORDERS
 from medallion.columns import FAILED_RULES, QUARANTINED, WARNED, reserved
 from medallion.config import Expectation
 from medallion.errors import ConfigError
-from medallion.expectations import check_expectations, cleanse, quality_aggregates, split
+from medallion.silver.expectations import check_expectations, cleanse, quality_aggregates, split
 from medallion.sql import quote_identifier
 
 COLUMNS = ORDERS["silver"]["columns"]

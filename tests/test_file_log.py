@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import medallion.file_log as file_log
-from medallion.file_log import FileEntry, FileLog, FileStatus
+import medallion.bronze.file_log as file_log
+from medallion.bronze.file_log import FileEntry, FileLog, FileStatus
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -12,14 +12,14 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import RunContext
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.config_gold import GoldTable
-from medallion.config_validation import validate_gold_sql, validate_gold_table
+from medallion.config.gold import GoldTable
+from medallion.config.validation import validate_gold_sql, validate_gold_table
 from medallion.errors import ConfigError, RunError
-from medallion.gold import gold_frame, gold_transform, partition_predicate, run_gold
+from medallion.gold.layer import gold_frame, gold_transform, partition_predicate, run_gold
+from medallion.gold.zorder import zorder_decision
 from medallion.layers import get_layer
-from medallion.maintenance import zorder_decision
-from medallion.outcome import RunContext
 from medallion.session import session_conf
 
 SILVER_SCHEMA = "order_id BIGINT, customer_email STRING, amount DECIMAL(12,2), status STRING, updated_at TIMESTAMP"
@@ -207,22 +207,22 @@ def _small_files(spark: SparkSession, records_per_file: int) -> Any:
 
 def test_zorder_decision_needs_a_partition_with_several_files_above_the_threshold() -> None:
     one_file = zorder_decision({"{}": (1, 5_000)}, 1000)
-    assert one_file["run"] is False and one_file["reason"] == "every rewritten partition fits in one file"
+    assert one_file.run is False and one_file.reason == "every rewritten partition fits in one file"
     small = zorder_decision({"{}": (4, 900)}, 1000)
-    assert small["run"] is False and "fits in one OPTIMIZE output file (1000 bytes)" in small["reason"]
+    assert small.run is False and "fits in one OPTIMIZE output file (1000 bytes)" in small.reason
     one_per_partition = zorder_decision({"a": (1, 5_000), "b": (1, 7_000)}, 1000)
-    assert one_per_partition["run"] is False and one_per_partition["partitions"] == 2
+    assert one_per_partition.run is False and one_per_partition.partitions == 2
     big = zorder_decision({"a": (1, 5_000), "b": (3, 7_000)}, 1000)
-    assert big["run"] is True and big["partitions_worth_it"] == 1
-    assert (big["files"], big["bytes"], big["threshold_bytes"]) == (4, 12_000, 1000)
-    assert zorder_decision({}, 1000)["run"] is False  # an empty write
+    assert big.run is True and big.partitions_worth_it == 1
+    assert (big.files, big.bytes, big.threshold_bytes) == (4, 12_000, 1000)
+    assert zorder_decision({}, 1000).run is False  # an empty write
 
 
 @pytest.mark.delta
 def test_zorder_is_skipped_where_it_cannot_pay_and_the_run_log_says_why(
     spark: SparkSession, env: EnvConfig, now: datetime, lakehouse_templates: Any
 ) -> None:
-    from medallion.run_log import read_run_log
+    from medallion.audit.run_log import read_run_log
     from medallion.runner import run_pipeline
 
     pipeline = _pipeline(DAILY)

@@ -16,12 +16,12 @@ from chispa import assert_df_equality
 from deltalake import DeltaTable as ArrowDeltaTable
 from pyspark.sql import SparkSession
 
-from medallion.bronze import run_bronze
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
+from medallion.bronze.layer import run_bronze
+from medallion.bronze.source_names import SOURCE_NAME_KEY
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.delta_table import latest_version
 from medallion.errors import SourceError
-from medallion.outcome import LayerOutcome, RunContext, Status
-from medallion.source_names import SOURCE_NAME_KEY
 
 pytestmark = pytest.mark.delta
 

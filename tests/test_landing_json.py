@@ -12,12 +12,12 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.bronze import add_audit_columns, run_bronze
+from medallion.audit.outcome import LayerOutcome, RunContext
+from medallion.bronze.landing import read_files
+from medallion.bronze.landing_json import SAMPLE_LINES
+from medallion.bronze.layer import add_audit_columns, run_bronze
 from medallion.columns import CORRUPT_BYTES, CORRUPT_RECORD, INGESTED_AT, PROCESSING_DATE, RUN_ID, SOURCE_FILE
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.landing import read_files
-from medallion.landing_json import SAMPLE_LINES
-from medallion.outcome import LayerOutcome, RunContext
 from medallion.session import session_conf
 
 pytestmark = pytest.mark.delta

@@ -42,7 +42,7 @@ def test_columns_named_in_an_expression_not_in_its_literals() -> None:
 
 
 def test_gold_lineage_goes_through_derive_and_sql_has_none() -> None:
-    from medallion.config_gold import GoldTable
+    from medallion.config.gold import GoldTable
 
     gold = GoldTable(table="t", group_by=["day", "status"], derive={"day": "to_date(updated_at)"},
                      measures={"n": "count(*)", "revenue": "sum(amount)"})
@@ -196,10 +196,10 @@ def test_the_schema_check_catches_what_the_spec_forbids() -> None:
 
     from openlineage.client.serde import Serde
 
+    from medallion.audit.outcome import LayerOutcome, Status
+    from medallion.audit.run_log import RunRecord
     from medallion.config import load_env, load_pipeline
     from medallion.lineage.events import end_event
-    from medallion.outcome import LayerOutcome, Status
-    from medallion.run_log import RunRecord
 
     env = EnvConfig.model_validate({**load_env(ROOT / "conf/env/dev.yaml").model_dump(), "lineage": {"transport": {"type": "console"}}})
     pipeline = load_pipeline(ROOT / "conf/pipelines/orders.yaml")

@@ -7,7 +7,7 @@ from delta.exceptions import ConcurrentAppendException, ConcurrentTransactionExc
 
 from medallion.delta_table import CommitTag, committed_txn_version, with_retry
 from medallion.errors import RunError
-from medallion.merge import MergeSpec, merge_into, rank_versions
+from medallion.silver.merge import MergeSpec, merge_into, rank_versions
 
 SPEC = MergeSpec(keys=("k",), sequence_by="seq", columns=("k", "seq", "v", "h"), change_column="h", tiebreak=("bv", "h"))
 

@@ -25,11 +25,11 @@ from openlineage.client.generated import (
 from openlineage.client.serde import Serde
 from openlineage_schema import FACET_KEYS, SCHEMA, validate_event
 
+from medallion.audit.outcome import LayerOutcome, Status
+from medallion.audit.run_log import RunRecord
 from medallion.config import EnvConfig, load_env, load_pipeline
 from medallion.lineage import facets
 from medallion.lineage.events import end_event, start_event
-from medallion.outcome import LayerOutcome, Status
-from medallion.run_log import RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFS = SCHEMA["$defs"]

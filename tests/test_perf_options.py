@@ -10,7 +10,7 @@ from delta.tables import DeltaTable
 from silver_helpers import append_bronze, bronze_frame, new_result, pipeline, read
 
 from medallion.config import EnvConfig
-from medallion.silver import run_silver, table_properties
+from medallion.silver.layer import run_silver, table_properties
 
 BATCH_1 = [
     ("1", "a@x.com", "10.00", "NEW", "2026-11-01T10:00:00Z"),

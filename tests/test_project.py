@@ -12,13 +12,13 @@ import yaml
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
 
+from medallion.audit.outcome import RunContext
 from medallion.cli import main
 from medallion.config import load_pipeline
 from medallion.errors import ConfigError
-from medallion.gold import run_gold
-from medallion.outcome import RunContext
+from medallion.gold.layer import run_gold
+from medallion.gold.references import TableRef, bindable_sql, parse_references
 from medallion.project import load_project
-from medallion.references import TableRef, bindable_sql, parse_references
 
 ROOT = Path(__file__).resolve().parents[1]
 JOIN_SQL = """
@@ -269,8 +269,8 @@ def test_a_failed_dataset_blocks_the_gold_that_reads_it_and_not_the_others(spark
 
 def test_the_contract_extension_example_gold_sql_validates(spark, tmp_path):
     """CONTRACT.md "Extensions (second round)": its gold sql parses and its references resolve."""
-    from medallion.config_gold import GoldTable
-    from medallion.config_validation import validate_gold_sql
+    from medallion.config.gold import GoldTable
+    from medallion.config.validation import validate_gold_sql
     from medallion.project import PipelineFile, Project, check_references
 
     sql = """

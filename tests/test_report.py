@@ -17,20 +17,21 @@ from pathlib import Path
 import pytest
 from report_helpers import LANDING, LATER, ROOT, STARTS, STEP, THIRD_ROWS, SampleLakehouse
 
+from medallion.checks.declared_checks import CheckRecord
 from medallion.config import EnvConfig
 from medallion.report.compute import (
     MAX_CELL,
+    check_rows,
     drift_events,
     failed_runs,
     flow,
-    latest_check_results,
     latest_per_layer,
     safe_text,
     sample_values,
     schema_columns,
     trends,
 )
-from medallion.report.model import LayerRun, accounting_identity
+from medallion.report.model import LayerRun
 from medallion.report.render import chart_payload, render_html
 
 NOW = datetime(2026, 11, 6, 7, 0, tzinfo=UTC)
@@ -47,15 +48,15 @@ def record(layer: str, run_id: str, minute: int, **counts: object) -> LayerRun:
 
 
 def test_accounting_identity_per_layer() -> None:
-    assert accounting_identity(record("bronze", "r1", 0, rows_in=10, rows_out=10)).state == "holds"
-    assert accounting_identity(record("bronze", "r1", 0, rows_in=10, rows_out=9)).state == "broken"
-    silver = record("silver", "r1", 1, rows_in=10, rows_out=6, rows_quarantined=3, rows_superseded=1)
-    assert accounting_identity(silver).state == "holds"
-    assert accounting_identity(silver).formula == "in 10 = 6 merged + 3 quarantined + 1 superseded"
-    assert accounting_identity(record("silver", "r1", 1, rows_in=10, rows_out=6, rows_quarantined=3)).state == "broken"
+    assert record("bronze", "r1", 0, rows_in=10, rows_out=10).identity.state == "holds"
+    assert record("bronze", "r1", 0, rows_in=10, rows_out=9).identity.state == "broken"
+    silver = record("silver", "r1", 1, rows_in=10, rows_out=5, rows_deleted=1, rows_quarantined=3, rows_superseded=1)
+    assert silver.identity.state == "holds"
+    assert silver.identity.formula == "in 10 = 5 merged + 1 deleted + 3 quarantined + 1 superseded"
+    assert record("silver", "r1", 1, rows_in=10, rows_out=6, rows_quarantined=3).identity.state == "broken"
     failed = LayerRun.from_row({"run_id": "r", "layer": "silver", "status": "failed", "rows_in": 5})
-    assert accounting_identity(failed).state == "n/a"
-    assert accounting_identity(record("gold", "r1", 2, rows_in=10, rows_out=2)).state == "n/a"
+    assert failed.identity.state == "n/a"
+    assert record("gold", "r1", 2, rows_in=10, rows_out=2).identity.state == "n/a"
 
 
 def test_from_row_tolerates_missing_columns_and_bad_details() -> None:
@@ -136,13 +137,13 @@ def test_sample_values_mask_cut_and_skip_nulls(monkeypatch: pytest.MonkeyPatch) 
     assert safe_text(datetime(2026, 11, 1, 6, 5, tzinfo=UTC)) == "2026-11-01 06:05:00 UTC"
 
 
-def test_latest_check_results_newest_per_check_failures_first() -> None:
-    rows = [
-        {"name": "min_rows", "table": "silver/orders", "run_id": "r1", "observed": 5, "threshold": 10, "passed": False},
-        {"name": "min_rows", "table": "silver/orders", "run_id": "r2", "observed": 50, "threshold": 10, "passed": True},
-        {"name": "unique", "table": "silver/orders", "run_id": "r2", "value": 2, "threshold": 0, "passed": False},
+def test_check_rows_failures_first() -> None:
+    at = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+    records = [
+        CheckRecord("min_rows", "silver/orders", "r2", "min_rows", "50", "10", True, "warn", at),
+        CheckRecord("unique", "silver/orders", "r2", "unique", "2", "0", False, "fail", at),
     ]
-    checks = latest_check_results(rows)
+    checks = check_rows(records)
     assert [(c.name, c.run_id, c.passed, c.observed) for c in checks] == [
         ("unique", "r2", False, "2"), ("min_rows", "r2", True, "50"),
     ]
@@ -310,7 +311,7 @@ def test_empty_lakehouse_says_so(spark, tmp_path: Path) -> None:  # noqa: ANN001
 
 @pytest.mark.delta
 def test_checks_and_quarantined_files_shown_when_recorded(spark, sample_lakehouse: SampleLakehouse, tmp_path: Path) -> None:  # noqa: ANN001
-    from medallion.file_log import FileEntry, FileLog, FileStatus
+    from medallion.bronze.file_log import FileEntry, FileLog, FileStatus
     from medallion.report.gather import build_report
 
     lake = tmp_path / "lake"

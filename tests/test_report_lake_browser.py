@@ -20,7 +20,7 @@ from test_report_browser import CHROMIUM, Visit, browser  # noqa: F401  (the mod
 from medallion.clock import utc_now
 from medallion.columns import DLQ_STATUS
 from medallion.config import EnvConfig, load_pipeline
-from medallion.config_gold import TableCheck
+from medallion.config.gold import TableCheck
 from medallion.layers import layers_for
 from medallion.report.render import render_html
 from medallion.runner import run_pipeline

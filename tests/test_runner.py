@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from medallion.outcome import LayerOutcome, Status
-from medallion.run_log import RunRecord
+from medallion.audit.outcome import LayerOutcome, Status
+from medallion.audit.run_log import RunRecord
 from medallion.runner import RunReport
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

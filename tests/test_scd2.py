@@ -6,9 +6,9 @@ import random
 import pytest
 from chispa import assert_df_equality
 
-from medallion.outcome import RunContext
-from medallion.scd2 import HistorySpec, classify_events
-from medallion.silver import run_silver
+from medallion.audit.outcome import RunContext
+from medallion.silver.layer import run_silver
+from medallion.silver.scd2 import HistorySpec, classify_events
 from tests.history_helpers import HISTORY_DDL, bronze_frame, customers, expected_history
 from tests.silver_helpers import append_bronze, read
 

@@ -13,7 +13,9 @@ from silver_helpers import SILVER_DDL, append_bronze, bronze_frame, new_result, 
 
 from medallion.delta_table import committed_txn_version, latest_version
 from medallion.errors import ExpectationFailed, RunError
-from medallion.silver import BronzeRange, app_id, plan_range, prepare, run_silver
+from medallion.silver.layer import app_id, run_silver
+from medallion.silver.plan import BronzeRange, plan_range
+from medallion.silver.prepare import prepare
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -225,7 +227,7 @@ def _expected_counts(manifest: Path) -> dict[str, int]:
 
 @pytest.mark.e2e
 def test_bronze_then_silver_on_the_sample_then_a_later_delivery(spark, env, now):
-    from medallion.bronze import run_bronze
+    from medallion.bronze.layer import run_bronze
     from medallion.config import load_pipeline
 
     p = load_pipeline(REPO / "conf" / "pipelines" / "orders.yaml")

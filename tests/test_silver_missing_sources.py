@@ -8,7 +8,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from silver_helpers import pipeline
 
-from medallion.silver import prepare
+from medallion.silver.prepare import prepare
 
 
 def test_missing_source_columns_are_null_and_the_rows_dead_lettered(spark: SparkSession, now: datetime) -> None:

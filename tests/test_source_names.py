@@ -1,11 +1,11 @@
 """The one rule from source key to bronze column name (pure, no Spark)."""
 from __future__ import annotations
 
-from medallion.bronze import plan_files
+from medallion.bronze.file_log import FileEntry, FileStatus
+from medallion.bronze.layer import plan_files
+from medallion.bronze.listing import LandingFile
+from medallion.bronze.source_names import assign_names
 from medallion.columns import BRONZE_AUDIT
-from medallion.file_log import FileEntry, FileStatus
-from medallion.landing import LandingFile
-from medallion.source_names import assign_names
 
 
 def test_names_are_deterministic_and_stable_across_deliveries() -> None:

@@ -6,8 +6,8 @@ from pyspark.sql import SparkSession
 from silver_helpers import ORDERS
 
 from medallion.config import PipelineConfig
-from medallion.config_gold import GoldTable
-from medallion.config_validation import validate_gold_sql, validate_gold_table, validate_pipeline_sql
+from medallion.config.gold import GoldTable
+from medallion.config.validation import validate_gold_sql, validate_gold_table, validate_pipeline_sql
 from medallion.errors import ConfigError
 
 

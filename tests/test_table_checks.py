@@ -11,12 +11,12 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import LayerOutcome, Status
+from medallion.audit.run_log import RunRecord, write_run_log
+from medallion.checks.table_checks import CheckResult, format_results, run_checks
 from medallion.cli import main
 from medallion.config import EnvConfig, load_pipeline
-from medallion.outcome import LayerOutcome, Status
-from medallion.run_log import RunRecord, write_run_log
 from medallion.runner import layers_for, run_pipeline
-from medallion.table_checks import CheckResult, format_results, run_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data/landing/orders/orders_20261101T060000Z.json"  # one file of the sample keeps it quick

@@ -18,7 +18,7 @@ __all__ = [
     "neutralize_log_line",
 ]
 
-# A FAIL row of ``medallion check``'s text table (medallion.table_checks.format_results): name, FAIL, detail.
+# A FAIL row of ``medallion check``'s text table (medallion.checks.table_checks.format_results): name, FAIL, detail.
 _CHECK_FAIL_ROW = re.compile(r"^(?P<name>\S+)\s+FAIL(?:\s+(?P<detail>.*))?$")
 
 

@@ -35,6 +35,8 @@ from enum import Enum
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
 from medallion.azure.credentials import SYNAPSE_SCOPE, AccessTokenLike, TokenCredential, describe_token
 from medallion.errors import ConfigError, RunError
 
@@ -61,6 +63,14 @@ _FAILURE_STATES = frozenset({"dead", "killed", "error", "cancelled"})
 _FAILED_RESULTS = frozenset({"failed", "cancelled"})
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _LOG_TAIL = 200
+
+
+class _Transient(Exception):
+    """A request worth retrying: it did not reach Livy, or Livy answered with a transient status."""
+
+    def __init__(self, message: str, *, response: Any = None, token: AccessTokenLike | None = None) -> None:
+        super().__init__(message)
+        self.response, self.token = response, token
 
 
 class Outcome(Enum):
@@ -224,44 +234,52 @@ class LivyClient:
         import requests
 
         attempts = 1 + (self._retries if idempotent else 0)
+        accept = "text/plain, */*" if text else "application/json"
         renewed = False
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def attempt() -> tuple[Any, AccessTokenLike]:
+            nonlocal renewed
             token = self._token()
             try:
-                response = self._send(method, url, params=params, body=body, token=token,
-                                      accept="text/plain, */*" if text else "application/json")
+                response = self._send(method, url, params=params, body=body, token=token, accept=accept)
             except requests.RequestException as err:
-                if attempt < attempts:
-                    log.warning("%s %s failed (%s); retrying", method, url, type(err).__name__)
-                    time.sleep(min(self._retry_wait * 2 ** (attempt - 1), 30.0))
-                    continue
-                raise LivyError(f"{method} {url} failed: {type(err).__name__}") from err
-            status = response.status_code
-            if status in _TRANSIENT_STATUS and attempt < attempts:
-                log.warning("%s %s -> HTTP %s; retrying", method, url, status)
-                time.sleep(min(self._retry_wait * 2 ** (attempt - 1), 30.0))
-                continue
-            if status == 401 and not renewed and getattr(self._credential, "renewable", True):
+                raise _Transient(f"{method} {url} failed: {type(err).__name__}") from err
+            if response.status_code == 401 and not renewed and getattr(self._credential, "renewable", True):
                 # a token can be refused a little before its announced expiry (clock skew, revocation):
                 # ask the credential again once before giving up (azure-identity renews what expired)
                 renewed = True
-                attempt -= 1
                 log.warning("%s %s -> HTTP 401; asking the credential for a fresh token", method, url)
-                continue
-            if status in (401, 403):
-                raise self._auth_error(method, url, status, token, response)
-            if status >= 400:
-                raise LivyError(f"{method} {url} -> HTTP {status}: {response.text[:500]}", status=status)
-            if text:
-                return response.text
-            if not response.content:
-                return None
-            try:
-                return response.json()
-            except ValueError as err:
-                raise LivyError(f"{method} {url} answered non-JSON content") from err
+                return attempt()
+            if response.status_code in _TRANSIENT_STATUS:
+                raise _Transient(f"{method} {url} -> HTTP {response.status_code}", response=response, token=token)
+            return response, token
+
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=self._retry_wait, max=30.0),
+            retry=retry_if_exception_type(_Transient),
+            before_sleep=lambda state: log.warning("%s; retrying", state.outcome.exception() if state.outcome else ""),
+            reraise=True,
+        )
+        try:
+            response, token = retrying(attempt)
+        except _Transient as err:
+            if err.response is None:  # the request itself failed every time
+                raise LivyError(str(err)) from err.__cause__
+            response, token = err.response, err.token  # still transient after the last attempt: an HTTP error
+        status = response.status_code
+        if status in (401, 403):
+            raise self._auth_error(method, url, status, token, response)
+        if status >= 400:
+            raise LivyError(f"{method} {url} -> HTTP {status}: {response.text[:500]}", status=status)
+        if text:
+            return response.text
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as err:
+            raise LivyError(f"{method} {url} answered non-JSON content") from err
 
     def _forbidden(self, body: str, about: str) -> str:
         """Why the service answered 403: its firewall (the client IP) or a missing role, its code quoted."""

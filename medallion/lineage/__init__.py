@@ -22,9 +22,9 @@ from medallion.logs import mask_secrets
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from medallion.audit.run_log import RunRecord
     from medallion.config import EnvConfig, PipelineConfig
     from medallion.config_observe import LineageTransport
-    from medallion.run_log import RunRecord
 
 __all__ = ["layer_started", "layer_ended", "enabled"]
 

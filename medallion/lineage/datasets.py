@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from medallion.config import EnvConfig, PipelineConfig, is_uri
-from medallion.config_gold import GoldTable
-from medallion.references import gold_inputs
+from medallion.config.gold import GoldTable
+from medallion.gold.references import gold_inputs
 
 __all__ = ["DatasetRef", "dataset_id", "layer_datasets", "referenced_columns", "silver_lineage", "gold_lineage"]
 

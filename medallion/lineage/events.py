@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.generated import base
 
+from medallion.audit.run_log import RunRecord
 from medallion.clock import as_utc
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.lineage import facets as F
 from medallion.lineage.datasets import DatasetRef, gold_lineage, layer_datasets, silver_lineage
-from medallion.run_log import RunRecord
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

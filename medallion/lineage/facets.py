@@ -23,11 +23,11 @@ from openlineage.client.generated import (
 )
 
 from medallion import __version__
+from medallion.audit.outcome import COUNT_FIELDS
+from medallion.audit.run_log import RunRecord
 from medallion.config import PipelineConfig
 from medallion.lineage.datasets import dataset_id
 from medallion.logs import mask_secrets
-from medallion.outcome import COUNT_FIELDS
-from medallion.run_log import RunRecord
 
 __all__ = ["PRODUCER", "MEDALLION_FACET_SCHEMA", "MedallionRunFacet", "run_facets", "job_facets", "schema_facet",
            "column_lineage_facet", "assertions", "assertions_facet", "output_statistics", "statistics_facet"]

@@ -20,10 +20,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medallion.clock import as_utc
 from medallion.columns import CORRUPT_RECORD, FAILED_RULES, QUARANTINE_RUN_ID, RESERVED_PREFIX, SOURCE_FILE
+from medallion.config import LAYERS
 from medallion.logs import mask_secrets
 from medallion.report.model import (
     CheckRow,
@@ -38,11 +39,14 @@ from medallion.report.model import (
     _order,
 )
 
+if TYPE_CHECKING:
+    from medallion.checks.declared_checks import CheckRecord
+
 __all__ = [
     "drift_events",
     "failed_runs",
     "flow",
-    "latest_check_results",
+    "check_rows",
     "latest_per_layer",
     "safe_text",
     "sample_values",
@@ -51,7 +55,6 @@ __all__ = [
     "trends",
 ]
 
-LAYER_ORDER = ("bronze", "silver", "gold")
 #: Longest value shown in a sample cell or error message before it is cut (the rest is in the table).
 MAX_CELL = 160
 MAX_ERROR = 2000
@@ -81,7 +84,7 @@ def latest_per_layer(runs: Iterable[LayerRun]) -> dict[str, LayerRun]:
     for run in runs:
         if run.layer not in latest or _order(run) > _order(latest[run.layer]):
             latest[run.layer] = run
-    ranked = sorted(latest, key=lambda name: (LAYER_ORDER.index(name) if name in LAYER_ORDER else 9, name))
+    ranked = sorted(latest, key=lambda name: (LAYERS.index(name) if name in LAYERS else 9, name))
     return {name: latest[name] for name in ranked}
 
 
@@ -189,7 +192,7 @@ def trends(runs: Sequence[LayerRun], *, last: int, expectations: Sequence[str] =
         "dead-lettered": series("silver", "rows_quarantined"),
         "gold rows written": series("gold", "rows_out"),
     }
-    duration = {layer: [_round(v) for v in series(layer, "duration_seconds")] for layer in LAYER_ORDER}
+    duration = {layer: [_round(v) for v in series(layer, "duration_seconds")] for layer in LAYERS}
     rules = list(expectations)
     for rid in order:
         silver = by_run[rid].get("silver")
@@ -282,32 +285,13 @@ def sample_values(row: Mapping[str, Any], *, limit: int = 12) -> list[tuple[str,
     return [(c, safe_text(short_path(row[c]) if c == SOURCE_FILE else row[c])) for c in picked]
 
 
-def latest_check_results(rows: Iterable[Mapping[str, Any]]) -> list[CheckRow]:
-    """The newest result of each (table, check), failures first.
-
-    Rows come from ``{lakehouse_root}/_audit/checks``: name, table, run_id, the value observed
-    (``observed`` or ``value``), threshold, passed; ``checked_at`` orders them when present, else
-    the run id (sortable by time).
-    """
-    newest: dict[tuple[str, str], Mapping[str, Any]] = {}
-
-    def key(row: Mapping[str, Any]) -> tuple[str, str]:
-        return (str(row.get("checked_at") or ""), str(row.get("run_id") or ""))
-
-    for row in rows:
-        k = (str(row.get("table")), str(row.get("name")))
-        if k not in newest or key(row) > key(newest[k]):
-            newest[k] = row
+def check_rows(records: Iterable[CheckRecord]) -> list[CheckRow]:
+    """The page's rows for the newest result of each check (read by
+    :func:`medallion.checks.declared_checks.read_latest`), failures first."""
     out = [
-        CheckRow(
-            name=safe_text(r.get("name")),
-            table=safe_text(r.get("table")),
-            run_id=safe_text(r.get("run_id")),
-            observed=safe_text(r.get("observed", r.get("value"))),
-            threshold=safe_text(r.get("threshold")),
-            passed=bool(r.get("passed")),
-        )
-        for r in newest.values()
+        CheckRow(name=safe_text(r.name), table=safe_text(r.table), run_id=safe_text(r.run_id),
+                 observed=safe_text(r.observed), threshold=safe_text(r.threshold), passed=bool(r.passed))
+        for r in records
     ]
     return sorted(out, key=lambda c: (c.passed, c.table, c.name))
 

@@ -18,19 +18,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
+from medallion.audit.run_log import read_run_log
+from medallion.bronze.file_log import FileStatus
+from medallion.checks.declared_checks import read_latest
 from medallion.clock import as_utc, utc_now
-from medallion.columns import DLQ_STATUS, FAILED_RULES, QUARANTINE_RUN_ID, QUARANTINED_AT, RUN_ID, SOURCE_FILE
+from medallion.columns import FAILED_RULES, QUARANTINE_RUN_ID, QUARANTINED_AT, RUN_ID, SOURCE_FILE
 from medallion.config import EnvConfig, PipelineConfig, join_path
 from medallion.delta_table import parse_metadata
-from medallion.file_log import FileStatus
 from medallion.report.compute import (
+    check_rows,
     drift_events,
     failed_runs,
     flow,
-    latest_check_results,
     latest_per_layer,
     safe_text,
     sample_values,
@@ -47,7 +49,7 @@ from medallion.report.model import (
     QuarantinedFile,
     Report,
 )
-from medallion.run_log import read_run_log
+from medallion.silver.dead_letters import status_of, with_status_columns
 from medallion.sql import column
 
 __all__ = [
@@ -55,16 +57,10 @@ __all__ = [
     "read_runs",
     "read_dead_letters",
     "read_schema_drift",
-    "CHECKS_TABLE",
-    "DLQ_STATUS_COLUMNS",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Where other features record their results, relative to ``lakehouse_root`` (absent: section hidden).
-CHECKS_TABLE = ("_audit", "checks")
-#: The dead-letter row status column, when the dead-letter table has one (else every row is pending).
-DLQ_STATUS_COLUMNS = (DLQ_STATUS,)  # null = pending (tables from before the status columns)
 SAMPLES_PER_RULE = 2
 MAX_DRIFT_EVENTS = 20
 _COMMIT_FILE = r"/(\d{20})\.json$"
@@ -118,15 +114,13 @@ def read_dead_letters(
     """Dead letters by rule and status, and up to ``samples`` newest rows per rule; None: no table."""
     if not _is_delta(spark, path):
         return None
-    df = spark.read.format("delta").load(path)
-    status_name = next((c for c in DLQ_STATUS_COLUMNS if c in df.columns), None)
-    status = column(status_name).cast("string") if status_name else F.lit("pending")
+    df = with_status_columns(spark.read.format("delta").load(path))
     rules = F.col(FAILED_RULES) if FAILED_RULES in df.columns else F.array(F.lit("(unknown)"))
     run_col = column(QUARANTINE_RUN_ID) if QUARANTINE_RUN_ID in df.columns else F.lit(None).cast("string")
     exploded = df.select(
         "*",
         F.explode_outer(rules).alias("_rule"),
-        F.coalesce(status, F.lit("pending")).alias("_rule_status"),
+        status_of().alias("_rule_status"),
         run_col.alias("_rule_run"),
     ).withColumn("_rule", F.coalesce(F.col("_rule"), F.lit("(none)")))
     groups = [
@@ -223,26 +217,11 @@ def _short_path(path: str) -> str:
 # --------------------------------------------------------------------------- checks and quarantined files
 
 
-def _pipeline_rows(df: DataFrame, pipeline: PipelineConfig, env: EnvConfig) -> DataFrame:
-    if "pipeline" in df.columns:
-        return df.where(F.col("pipeline") == F.lit(pipeline.dataset))
-    if "table" in df.columns:
-        names = list(pipeline.tables(env))
-        names += [n.split("/", 1)[1] for n in names]
-        return df.where(F.col("table").isin(names))
-    return df
-
-
 def _read_checks(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> list[Any] | None:
-    path = join_path(env.lakehouse_root, *CHECKS_TABLE)
-    if not _is_delta(spark, path):
+    """The newest result of each check on the pipeline's tables (None: no check history yet)."""
+    if not _is_delta(spark, env.checks_path):
         return None
-    df = _pipeline_rows(spark.read.format("delta").load(path), pipeline, env)
-    order = [c for c in ("checked_at", "run_id") if c in df.columns]
-    if {"name", "table"} <= set(df.columns) and order:
-        newest = Window.partitionBy("table", "name").orderBy(*[F.col(c).desc() for c in order])
-        df = df.withColumn("_n", F.row_number().over(newest)).where(F.col("_n") == 1).drop("_n")
-    return latest_check_results(r.asDict() for r in df.limit(500).collect())
+    return check_rows(read_latest(spark, env.checks_path, list(pipeline.tables(env))))
 
 
 def _read_quarantined_files(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> list[QuarantinedFile] | None:

@@ -3,7 +3,7 @@
 Nothing here touches Spark. A :class:`LayerRun` is one run-log record read back from the table; the
 other classes are what the page shows about a pipeline (:class:`DatasetReport`) and the whole
 environment (:class:`Report`). The few values a class derives from its own fields live here too: a
-run's accounting identity (:func:`accounting_identity`, :attr:`LayerRun.identity`) and a page's
+run's accounting identity (:attr:`LayerRun.identity`, from :mod:`medallion.audit.accounting`) and a page's
 status. The functions that compute the rest from rows are in :mod:`medallion.report.compute`.
 
 Example:
@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from medallion.audit.accounting import Identity, accounting_identity
+from medallion.audit.outcome import COUNT_FIELDS, LayerOutcome
 from medallion.clock import as_utc
 
 if TYPE_CHECKING:
@@ -34,12 +36,10 @@ __all__ = [
     "Flow",
     "FlowEdge",
     "FlowNode",
-    "Identity",
     "LayerRun",
     "QuarantinedFile",
     "Report",
     "Trends",
-    "accounting_identity",
 ]
 
 
@@ -55,8 +55,10 @@ def _int(value: Any) -> int:
 class LayerRun:
     """One run-log record (one layer of one run), as read back from the table.
 
-    Read from the run log's columns (:class:`medallion.run_log.RunRecord`'s flattened form), so a
-    page can be built from any run log, including one written by an older or newer medallion.
+    Read from the run log's columns (:class:`medallion.audit.run_log.RunRecord`'s flattened form), so a
+    page can be built from any run log, including one written by an older or newer medallion. Its counts
+    are the outcome's own fields (:data:`~medallion.audit.outcome.COUNT_FIELDS`), kept in ``counts`` and
+    read as the record's attributes (``run.rows_deleted``), never retyped here.
     """
 
     run_id: str
@@ -64,18 +66,16 @@ class LayerRun:
     layer: str
     table: str
     status: str
-    rows_in: int = 0
-    rows_out: int = 0
-    rows_corrupt: int = 0
-    rows_quarantined: int = 0
-    rows_superseded: int = 0
-    rows_warned: int = 0
-    files_ingested: int = 0
-    files_skipped: int = 0
+    counts: LayerOutcome = field(default_factory=LayerOutcome)
     started_at: datetime | None = None
     duration_seconds: float | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _COUNT_NAMES:  # only reached for names that are not the record's own fields
+            return getattr(self.counts, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> LayerRun:
@@ -88,20 +88,15 @@ class LayerRun:
             except ValueError:
                 details = {}
         started = row.get("started_at")
+        counts = {f.name: _int(row.get(f.name)) for f in COUNT_FIELDS if f.name not in _VERSIONS}
+        counts.update({name: row.get(name) for name in _VERSIONS})
         return cls(
             run_id=str(row["run_id"]),
             pipeline=str(row.get("pipeline") or ""),
             layer=str(row.get("layer") or ""),
             table=str(row.get("table") or ""),
             status=str(row.get("status") or "unknown"),
-            rows_in=_int(row.get("rows_in")),
-            rows_out=_int(row.get("rows_out")),
-            rows_corrupt=_int(row.get("rows_corrupt")),
-            rows_quarantined=_int(row.get("rows_quarantined")),
-            rows_superseded=_int(row.get("rows_superseded")),
-            rows_warned=_int(row.get("rows_warned")),
-            files_ingested=_int(row.get("files_ingested")),
-            files_skipped=_int(row.get("files_skipped")),
+            counts=LayerOutcome(**counts),
             started_at=as_utc(started) if isinstance(started, datetime) else None,
             duration_seconds=float(row["duration_seconds"]) if row.get("duration_seconds") is not None else None,
             error=row.get("error"),
@@ -110,37 +105,12 @@ class LayerRun:
 
     @property
     def identity(self) -> Identity:
-        return accounting_identity(self)
+        """The run's accounting identity (:func:`medallion.audit.accounting.accounting_identity`)."""
+        return accounting_identity(self.layer, self.status, vars(self.counts))
 
 
-@dataclass(frozen=True)
-class Identity:
-    """Whether a layer run's counts add up: ``state`` is ``holds``, ``broken`` or ``n/a``."""
-
-    state: str
-    formula: str
-
-
-def accounting_identity(run: LayerRun) -> Identity:
-    """The accounting identity of one layer run (see :class:`medallion.audit.LayerResult`).
-
-    bronze: rows in = rows out; silver: rows in = merged + quarantined + superseded. Gold aggregates
-    and failed runs (which committed nothing) have no identity to check.
-    """
-    if run.status == "failed":
-        return Identity("n/a", "run failed: nothing committed")
-    if run.layer == "bronze":
-        ok = run.rows_in == run.rows_out
-        return Identity("holds" if ok else "broken", f"in {run.rows_in:,} {'=' if ok else '≠'} out {run.rows_out:,}")
-    if run.layer == "silver":
-        total = run.rows_out + run.rows_quarantined + run.rows_superseded
-        ok = run.rows_in == total
-        return Identity(
-            "holds" if ok else "broken",
-            f"in {run.rows_in:,} {'=' if ok else '≠'} {run.rows_out:,} merged + {run.rows_quarantined:,} quarantined"
-            f" + {run.rows_superseded:,} superseded",
-        )
-    return Identity("n/a", "aggregates: no row identity")
+_VERSIONS = ("source_version", "target_version")
+_COUNT_NAMES = frozenset(f.name for f in COUNT_FIELDS)
 
 
 def _order(run: LayerRun) -> tuple[datetime, str]:

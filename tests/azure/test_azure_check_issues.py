@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from medallion.azure.devops import check_failure_issues
-from medallion.table_checks import CheckResult, format_results
+from medallion.checks.table_checks import CheckResult, format_results
 
 
 def test_each_failed_check_becomes_one_error_issue_and_passing_ones_none() -> None:

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from medallion.audit.outcome import LayerOutcome, RunContext
+from medallion.audit.run_log import RunRecord
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.errors import ConfigError
 from medallion.logs import mask_secrets
-from medallion.outcome import LayerOutcome, RunContext
-from medallion.run_log import RunRecord
 from medallion.source_roots import check_source_root
 
 ACCOUNT_KEY = "A" * 44 + "Bz09+/" * 7 + "=="  # 88 characters ending in ==: a storage account key

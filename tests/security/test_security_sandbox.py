@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from hostile import BASE, _gold_sql, cases  # noqa: E402
 
 from medallion.config import PipelineConfig, load_pipeline  # noqa: E402
-from medallion.config_validation import validate_pipeline_sql  # noqa: E402
+from medallion.config.validation import validate_pipeline_sql  # noqa: E402
 from medallion.errors import ConfigError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from medallion.config import MAX_CONFIG_BYTES, load_pipeline
+from medallion.config import load_pipeline
+from medallion.config.model import MAX_CONFIG_BYTES
 from medallion.errors import ConfigError
 
 ALIAS_BOMB = "\n".join(

@@ -1,7 +1,7 @@
 """Bronze: landing files into an append-only Delta table, every record kept, each file exactly once.
 
 Exactly once, crash-safe: a run plans on a fixed bronze version ``v`` and the file record
-(:mod:`medallion.file_log`), which is brought up to ``v`` from bronze's own change feed first, so bronze
+(:mod:`medallion.bronze.file_log`), which is brought up to ``v`` from bronze's own change feed first, so bronze
 stays the truth: a crash before the bronze commit leaves nothing, a crash after it leaves the file in
 bronze (and the next run records it). The append carries Delta's idempotent-write options
 (``txnAppId`` = this table, ``txnVersion`` = ``v + 1``), so two runs racing on the same snapshot cannot
@@ -25,6 +25,13 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
+from medallion.bronze.file_log import FileEntry, FileLog, FileStatus, entries_for, normal_path
+from medallion.bronze.landing import Landed, read_files
+from medallion.bronze.landing_json import shape_changed
+from medallion.bronze.listing import LandingFile, list_files
+from medallion.bronze.source_names import recorded_sources
+from medallion.bronze.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
 from medallion.clock import as_utc
 from medallion.columns import (
     BRONZE_AUDIT,
@@ -40,14 +47,8 @@ from medallion.columns import (
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.delta_table import Commit, CommitTag, append_idempotent, latest_version
 from medallion.errors import SourceError
-from medallion.file_log import FileEntry, FileLog, FileStatus, entries_for, normal_path
-from medallion.landing import Landed, LandingFile, list_files, read_files
-from medallion.landing_json import shape_changed
-from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.session import session_conf
-from medallion.source_names import recorded_sources
 from medallion.sql import column
-from medallion.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
 
 __all__ = ["run_bronze", "add_audit_columns", "app_id", "Plan", "plan_files"]
 
@@ -254,7 +255,7 @@ def _ingest(
 
     Returns the commit, the observation of its row counts, and facts for the run log's details
     (``columns_renamed``; for JSON, ``json_parse``: ``table keys``, ``key discovery``, or ``key discovery
-    after a refused one pass`` when the delivery had a new shape, see :mod:`medallion.landing_json`).
+    after a refused one pass`` when the delivery had a new shape, see :mod:`medallion.bronze.landing_json`).
     """
     exists = version >= 0
     schema = spark.read.format("delta").load(target).schema if exists else None

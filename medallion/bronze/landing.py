@@ -1,4 +1,4 @@
-"""The landing zone: list raw files and read them without losing a record.
+"""The landing zone: read raw files without losing a record (listing them: :mod:`medallion.bronze.listing`).
 
 Reading rules (the bronze contract):
 - PERMISSIVE parsing; anything unparseable lands in ``_corrupt_record`` with its raw text.
@@ -6,11 +6,11 @@ Reading rules (the bronze contract):
   objects and arrays as JSON text). Types therefore never conflict between deliveries, and columns
   that appear later are merged into the bronze table. Silver casts.
 - Source keys are case-sensitive: ``Amount`` and ``amount`` are two columns. A key Delta cannot hold
-  as it is, or one in medallion's ``_`` namespace, is renamed by :mod:`medallion.source_names`.
+  as it is, or one in medallion's ``_`` namespace, is renamed by :mod:`medallion.bronze.source_names`.
 - JSON is read once: as text, each line parsed by ``from_json`` into a ``MAP<STRING, STRING>`` (no
   schema-inference pass over the files); the parsed lines are cached while the key set is collected.
   Usually the keys are known up front (the table's, a sample's): then each line is parsed straight
-  into them in one pass, nothing cached (:mod:`medallion.landing_json`; another shape falls back here).
+  into them in one pass, nothing cached (:mod:`medallion.bronze.landing_json`; another shape falls back here).
 - A JSON line that is not valid UTF-8 is a corrupt record: ``_corrupt_record`` holds it decoded with
   U+FFFD for each bad byte (valid UTF-8 for every Delta reader), ``_corrupt_bytes`` its exact bytes.
 - CSV follows RFC 4180 by default (``multiLine``, ``escape='"'``): a quoted field may hold newlines
@@ -18,7 +18,7 @@ Reading rules (the bronze contract):
 - With a declared ``schema`` (DDL), values are typed by it; a record that does not fit is corrupt.
 - Every row carries ``_source_file``, the fully qualified path of the file it came from.
 - A file that cannot be read at all (truncated gzip, broken Parquet) raises
-  :class:`~medallion.unreadable.UnreadableFileError` naming it, so the caller can set it aside and read the rest.
+  :class:`~medallion.bronze.unreadable.UnreadableFileError` naming it, so the caller can set it aside and read the rest.
 
 Paths go through Hadoop's FileSystem, so ``abfss://`` works wherever the cluster can reach it.
 """
@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
@@ -37,89 +36,20 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, MapType, StringType, StructField, StructType, _parse_datatype_string
 
+from medallion.bronze.landing_json import known_keys, parse_known
+from medallion.bronze.source_names import SOURCE_NAME_KEY, assign_names
+from medallion.bronze.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
 from medallion.columns import BRONZE_AUDIT, CORRUPT_BYTES, CORRUPT_RECORD, SOURCE_FILE
 from medallion.config import SourceConfig
-from medallion.errors import SourceError
-from medallion.landing_json import known_keys, parse_known
-from medallion.source_names import SOURCE_NAME_KEY, assign_names
 from medallion.sql import column
-from medallion.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
 
-__all__ = ["LandingFile", "Landed", "list_files", "read_files"]
+__all__ = ["Landed", "read_files"]
 
 log = logging.getLogger(__name__)
 
 #: Names no source key may take as its bronze column: bronze's audit columns.
 _TAKEN = (*BRONZE_AUDIT, CORRUPT_BYTES)
 
-
-
-@dataclass(frozen=True)
-class LandingFile:
-    """One file in the landing zone."""
-
-    path: str  # fully qualified, as Spark reports it in _metadata.file_path
-    size: int
-    modified_ms: int
-
-
-def list_files(spark: SparkSession, root: str) -> list[LandingFile]:
-    """Every data file under ``root``, recursively, skipping hidden (``.x``) and metadata (``_x``) entries.
-
-    A missing landing folder holds no files (a fresh environment is normal), so it returns ``[]``.
-    The listing is Spark's own (``InMemoryFileIndex``: parallel for many folders, the same code path as
-    a read of ``abfss://``), handed to Python in one piece rather than one py4j call per file, so listing
-    100,000 files costs a fraction of a second of Python.
-    """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    root_path = jvm.org.apache.hadoop.fs.Path(root)
-    try:
-        fs = root_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-        if not fs.exists(root_path):
-            log.warning("landing path %s does not exist yet: no files", root)
-            return []
-        root_q = fs.makeQualified(root_path).toString().rstrip("/")
-        # Spark reads a load path as a glob: a root holding glob characters is listed file by file.
-        listed = None if any(c in root for c in "*?[]{}\\") else _index_listing(spark, root)
-        if listed is None:
-            listed = _iterate_listing(fs, root_path)
-    except Exception as err:  # py4j surfaces Java IO errors as generic exceptions
-        raise SourceError(f"cannot list landing path {root}: {type(err).__name__}: {err}") from err
-    files = []
-    for path, size, modified in listed:
-        relative = path[len(root_q):].lstrip("/") if path.startswith(root_q) else path.rsplit("/", 1)[-1]
-        if any(part.startswith((".", "_")) for part in relative.split("/")):
-            continue
-        files.append(LandingFile(path, size, modified))
-    return sorted(files, key=lambda f: f.path)
-
-
-# Hadoop's FileStatus.toString(): "...{path=P; isDirectory=false; length=N; ...; modification_time=T; ..."
-_STATUS = re.compile(r"\{path=(.*?); isDirectory=false; length=(\d+); .*?modification_time=(\d+);")
-
-
-def _index_listing(spark: SparkSession, root: str) -> list[tuple[str, int, int]] | None:
-    """The leaf files of ``root`` from Spark's file index, or None when the plan is not the expected one."""
-    df = spark.read.format("text").option("recursiveFileLookup", "true").load(root)
-    plan = df._jdf.queryExecution().analyzed()
-    if plan.getClass().getSimpleName() != "LogicalRelation":
-        return None
-    index = plan.relation().location()
-    statuses = index.allFiles()
-    count = int(statuses.size())
-    text = str(statuses.toString()) if count else ""
-    found = [(m.group(1), int(m.group(2)), int(m.group(3))) for m in _STATUS.finditer(text)]
-    return found if len(found) == count else None
-
-
-def _iterate_listing(fs, root_path) -> list[tuple[str, int, int]]:  # type: ignore[no-untyped-def]
-    out = []
-    it = fs.listFiles(root_path, True)
-    while it.hasNext():
-        status = it.next()
-        out.append((status.getPath().toString(), int(status.getLen()), int(status.getModificationTime())))
-    return out
 
 
 @dataclass
@@ -134,7 +64,7 @@ class Landed:
     frame: DataFrame
     renamed: dict[str, str] = field(default_factory=dict)
     cached: list[DataFrame] = field(default_factory=list)
-    #: JSON only: True when parsed in one pass with keys known up front (:mod:`medallion.landing_json`);
+    #: JSON only: True when parsed in one pass with keys known up front (:mod:`medallion.bronze.landing_json`);
     #: writing ``frame`` then fails with ``SHAPE_CHANGED`` if the delivery has another shape.
     known_keys: bool = False
 
@@ -152,7 +82,7 @@ def read_files(
 
     Args:
         existing: bronze column -> source key of the bronze table so far
-            (:func:`medallion.source_names.recorded_sources`), so a key lands in the column it did before.
+            (:func:`medallion.bronze.source_names.recorded_sources`), so a key lands in the column it did before.
         one_pass: JSON may be parsed in one pass with keys known up front (see ``Landed.known_keys``);
             False reads it with key discovery (after a ``SHAPE_CHANGED`` write).
         corrupt_bytes: the bronze table has a ``_corrupt_bytes`` column already.
@@ -215,7 +145,7 @@ def _assign(keys: Sequence[str], existing: Mapping[str, str]) -> dict[str, str]:
     names = assign_names(keys, existing, taken=_TAKEN)
     renamed = {k: v for k, v in names.items() if k != v}
     if renamed:
-        log.warning("source keys renamed for bronze (see medallion.source_names): %s", renamed)
+        log.warning("source keys renamed for bronze (see medallion.bronze.source_names): %s", renamed)
     return names
 
 

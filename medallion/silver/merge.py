@@ -206,7 +206,8 @@ def merge_into(
     columns = [quote_identifier(c) for c in spec.columns]
     if spec.delete_column is not None:
         create_table(spark, path, source.select(*columns).schema, properties=properties or {})
-    elif latest_version(spark, path) < 0:  # the first load: an append that creates the table
+    before = latest_version(spark, path)
+    if spec.delete_column is None and before < 0:  # the first load: an append that creates the table
         commit = append_idempotent(
             source.select(*columns), path, app_id=app_id, txn_version=txn_version, tag=tag, properties=properties,
             max_attempts=max_attempts, wait_seconds=wait_seconds,
@@ -217,7 +218,6 @@ def merge_into(
         out = MergeMetrics(version=commit.version, source_rows=rows, inserted=rows, updated=0)
         log.info("first load of %s committed version %s: %s", path, out.version, out)
         return out
-    before = latest_version(spark, path)
 
     def attempt() -> None:
         # A fresh DeltaTable per attempt: a conflicting commit may have changed the schema.

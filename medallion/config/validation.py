@@ -14,9 +14,9 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from medallion.config import PipelineConfig
-from medallion.config_gold import GoldTable
+from medallion.config.gold import GoldTable
 from medallion.errors import ConfigError
-from medallion.references import bindable_sql, parse_references
+from medallion.gold.references import bindable_sql, parse_references
 from medallion.sandbox import SandboxError
 from medallion.sandbox_config import analyse_pipeline
 from medallion.session_hardening import config_sql

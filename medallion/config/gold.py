@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from medallion.config_base import ConfigModel, Identifier, SqlText
+from medallion.config.base import ConfigModel, Identifier, SqlText
 
 __all__ = ["GoldTable", "TableCheck", "TableChecks", "Freshness"]
 

@@ -41,6 +41,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import RunContext
 from medallion.clock import as_utc
 from medallion.columns import (
     ACTION,
@@ -62,8 +63,7 @@ from medallion.columns import (
 from medallion.config import SilverConfig
 from medallion.delta_table import CommitTag, append_idempotent, command_idempotent, create_table
 from medallion.errors import RunError
-from medallion.merge import SOURCE, TARGET
-from medallion.outcome import RunContext
+from medallion.silver.merge import SOURCE, TARGET
 from medallion.sql import quote_identifier
 
 __all__ = ["HistorySpec", "HistoryCounts", "classify_events", "history_rows", "write_history"]

@@ -16,7 +16,7 @@ import string
 from dataclasses import dataclass
 
 from medallion.config import PipelineConfig
-from medallion.config_gold import GoldTable
+from medallion.config.gold import GoldTable
 
 __all__ = ["TableRef", "parse_references", "bindable_sql", "gold_inputs", "table_key"]
 

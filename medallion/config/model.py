@@ -3,11 +3,11 @@
 Both files are YAML, loaded safely (duplicate keys rejected), with ``${VAR}`` expanded from the process
 environment, then validated by frozen pydantic models that forbid unknown keys. Every problem is
 raised as :class:`~medallion.errors.ConfigError` naming the file and the key. Nothing here starts a
-JVM: SQL expressions are parsed later by :mod:`medallion.config_validation`.
+JVM: SQL expressions are parsed later by :mod:`medallion.config.validation`.
 
 The models of the pipeline file's ``gold:`` entries and of the ``checks:`` lists (silver's and each gold
-table's) are in :mod:`medallion.config_gold`; the frozen base model and the field types all models share
-are in :mod:`medallion.config_base`.
+table's) are in :mod:`medallion.config.gold`; the frozen base model and the field types all models share
+are in :mod:`medallion.config.base`.
 
 Example:
     >>> env = load_env("conf/env/local.yaml")
@@ -35,30 +35,16 @@ from pydantic import (
 
 from medallion.breaker import CircuitBreakerConfig
 from medallion.columns import SILVER_AUDIT, reserved
-from medallion.config_base import ConfigModel, Identifier, SqlText
-from medallion.config_gold import GoldTable, TableChecks
+from medallion.config.base import ConfigModel, Identifier, SqlText
+from medallion.config.gold import GoldTable, TableChecks
 from medallion.config_observe import LineageConfig, NotifyTarget
 from medallion.errors import ConfigError
 
-__all__ = [
-    "EnvConfig",
-    "MaintenanceConfig",
-    "PipelineConfig",
-    "SourceConfig",
-    "BronzeConfig",
-    "SilverConfig",
-    "Expectation",
-    "Layer",
-    "LAYERS",
-    "load_env",
-    "load_pipeline",
-    "load_yaml",
-    "is_uri",
-    "join_path",
-]
+# The public names are listed (and re-exported) by medallion.config.
 
-Layer = Literal["bronze", "silver", "gold"]
-LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
+
+LayerName = Literal["bronze", "silver", "gold"]
+LAYERS: tuple[LayerName, ...] = ("bronze", "silver", "gold")
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")  # ${VAR} or ${VAR:-default}
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")

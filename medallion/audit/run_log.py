@@ -1,6 +1,6 @@
 """The run log: one typed record per layer run in the Delta table ``{lakehouse_root}/_audit/runs``.
 
-The runner turns each layer's :class:`~medallion.outcome.LayerOutcome` into a :class:`RunRecord` and
+The runner turns each layer's :class:`~medallion.audit.outcome.LayerOutcome` into a :class:`RunRecord` and
 appends it here whether the layer succeeded or failed, so a dashboard over the run log sees every
 attempt and its counts. The table's schema is derived from :class:`RunRecord` (:data:`RUN_LOG_SCHEMA`),
 and readers go through :func:`read_run_log` / :func:`layer_summaries`, never through column literals.
@@ -14,9 +14,9 @@ from dataclasses import Field, dataclass, field, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from medallion.audit.outcome import COUNT_FIELDS, LayerOutcome, RunContext, Status
 from medallion.clock import as_utc
 from medallion.logs import mask_secrets
-from medallion.outcome import COUNT_FIELDS, LayerOutcome, RunContext, Status
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -30,7 +30,7 @@ class RunRecord:
     """One row of the run log: a layer run's identity, its outcome's counts, and timing.
 
     The columns are this record's fields in order, with the outcome's counts and versions
-    (:data:`~medallion.outcome.COUNT_FIELDS`) flattened in after ``status``; a column's SQL type comes
+    (:data:`~medallion.audit.outcome.COUNT_FIELDS`) flattened in after ``status``; a column's SQL type comes
     from its field's annotation (or its ``sql`` metadata where the table has a narrower type).
     """
 
@@ -121,7 +121,7 @@ def _schema() -> str:
 
 
 RUN_LOG_SCHEMA = _schema()
-"""The run log's DDL schema, derived from :class:`RunRecord` and :class:`~medallion.outcome.LayerOutcome`."""
+"""The run log's DDL schema, derived from :class:`RunRecord` and :class:`~medallion.audit.outcome.LayerOutcome`."""
 
 
 def write_run_log(spark: SparkSession, path: str, records: list[RunRecord]) -> None:

@@ -6,7 +6,7 @@ One run:
    the ``txnVersion`` of silver's own MERGE commit (Delta idempotent writes, app id
    ``medallion.silver.<bronze table>``), so the watermark and the data move in one commit. The run
    reads bronze's change data feed from the next version to the latest one.
-2. **Cleanse and check** (:mod:`medallion.expectations`): the ``columns:`` expressions, every expectation
+2. **Cleanse and check** (:mod:`medallion.silver.expectations`): the ``columns:`` expressions, every expectation
    in one pass, the original bronze row kept alongside; then rank the versions of each key.
 3. **Count once**: the prepared frame is persisted and summarised by one aggregation. A violated
    ``fail`` rule or ``max_quarantine_fraction`` raises :class:`~medallion.errors.ExpectationFailed`
@@ -14,7 +14,7 @@ One run:
 4. **Dead-letter** the quarantined rows (original bronze columns + ``_failed_rules``,
    ``_bronze_version``, ``_quarantine_run_id``, ``_quarantined_at``) as an idempotent append carrying
    the same ``(app id, bronze version)``.
-5. **MERGE** the newest valid row of each key into silver (:mod:`medallion.merge`), committing the
+5. **MERGE** the newest valid row of each key into silver (:mod:`medallion.silver.merge`), committing the
    watermark.
 
 Crash safety: a crash before step 4 leaves nothing. A crash between steps 4 and 5 leaves the
@@ -22,60 +22,50 @@ dead-letter table one batch ahead of silver; the next run sees that and re-proce
 batch's bronze versions (not the newer ones), skipping the dead-letter append it already made, then
 MERGEs. A crash after step 5 leaves everything committed. Rows are never skipped nor applied twice.
 
-Accounting: ``rows_in = rows_out + rows_quarantined + rows_superseded``, where ``rows_out`` is rows
-inserted + updated by the MERGE (Delta's metrics), and ``rows_superseded`` counts older versions of a
+Accounting (:mod:`medallion.audit.accounting`): ``rows_in = rows_out + rows_deleted + rows_quarantined +
+rows_superseded``, where ``rows_out`` is rows inserted + updated by the MERGE (Delta's metrics),
+``rows_deleted`` the keys ``delete_when`` removed, and ``rows_superseded`` counts older versions of a
 key within the batch plus rows the MERGE left unapplied because silver already held a newer (or the
 identical) version.
+
+The steps live beside this module: the bronze range (:mod:`~medallion.silver.plan`), the prepared
+frame (:mod:`~medallion.silver.prepare`), the dead-letter rows (:mod:`~medallion.silver.dead_letters`).
 """
 from __future__ import annotations
 
 import logging
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.clock import as_utc
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.columns import (
-    BRONZE_VERSION,
-    CHANGE_TYPE,
-    COMMIT_TIMESTAMP,
-    COMMIT_VERSION,
-    INGESTED_AT,
     IS_DELETE,
     QUARANTINED,
     RANK,
-    RECORD_HASH,
-    RUN_ID,
-    SILVER_AUDIT,
-    SOURCE_STRUCT,
     TOMBSTONE_SEQUENCE,
-    UPDATED_AT,
 )
 from medallion.config import EnvConfig, PipelineConfig, SilverConfig, join_path
-from medallion.deletes import delete_flag, record_tombstones, with_tombstones
-from medallion.delta_table import CommitTag, append_idempotent, committed_txn_version, latest_version, read_change_feed
-from medallion.dlq import dead_letter_columns
+from medallion.delta_table import CommitTag, append_idempotent, committed_txn_version, latest_version
 from medallion.errors import ConfigError, RunError
-from medallion.expectations import check_expectations, cleanse, enforce_limits, quality_aggregates
-from medallion.merge import MergeSpec, merge_into, rank_versions
-from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.sandbox import sandboxed
-from medallion.scd2 import write_history
 from medallion.session import session_conf
+from medallion.silver.dead_letters import dead_letter_columns, migrate_status
+from medallion.silver.deletes import record_tombstones, with_tombstones
+from medallion.silver.expectations import batch_outcome, enforce_limits, quality_aggregates
+from medallion.silver.merge import merge_into
+from medallion.silver.plan import BronzeRange, plan_range, read_bronze_changes
+from medallion.silver.prepare import letters_only, merge_spec, prepare
+from medallion.silver.scd2 import write_history
 from medallion.sql import quote_identifier
 
-__all__ = [
-    "run_silver", "plan_range", "BronzeRange", "prepare", "merge_spec", "read_bronze_changes", "app_id",
-    "with_missing_sources",
-]
+__all__ = ["run_silver", "app_id", "table_properties"]
 
 log = logging.getLogger(__name__)
 
@@ -107,139 +97,6 @@ def app_id(pipeline: PipelineConfig) -> str:
     return f"medallion.silver.{pipeline.bronze.table}"
 
 
-def merge_spec(silver: SilverConfig) -> MergeSpec:
-    """The MERGE model of a silver table: newest ``sequence_by`` wins; the bronze record hash decides ties.
-
-    With ``delete_when`` a delete row removes its key, and tombstones keep older upserts out
-    (:mod:`medallion.deletes`).
-    """
-    deletes = silver.delete_when is not None
-    return MergeSpec(
-        keys=tuple(silver.keys),
-        sequence_by=silver.sequence_by,
-        columns=(*silver.columns, *SILVER_AUDIT),
-        change_column=RECORD_HASH,
-        tiebreak=(BRONZE_VERSION, INGESTED_AT, RECORD_HASH),
-        delete_column=IS_DELETE if deletes else None,
-        floor_column=TOMBSTONE_SEQUENCE if deletes else None,
-    )
-
-
-@dataclass(frozen=True)
-class BronzeRange:
-    """The bronze versions ``start..end`` (inclusive) one silver run consumes."""
-
-    start: int
-    end: int
-    resumed: bool = False  # an interrupted run already committed this range's dead letters
-
-    @property
-    def empty(self) -> bool:
-        return self.end < self.start
-
-
-def plan_range(latest: int, *, applied: int | None, dead_lettered: int | None) -> BronzeRange:
-    """Which bronze versions to read, from the versions committed to silver and to the dead-letter table.
-
-    Normally everything after the last version silver applied, up to bronze's latest. If the
-    dead-letter table is ahead of silver, a run crashed between its two writes: redo exactly that
-    range (its dead-letter append is already committed), and leave newer versions to the next run.
-
-    Raises:
-        RunError: silver or the dead-letter table consumed a version bronze does not have (bronze
-            was re-created).
-    """
-    done = -1 if applied is None else applied
-    lettered = -1 if dead_lettered is None else dead_lettered
-    if max(done, lettered) > latest:
-        raise RunError(
-            f"silver has consumed bronze up to version {max(done, lettered)} but bronze is only at version "
-            f"{latest}: bronze was re-created; rebuild silver and its dead-letter table"
-        )
-    if lettered > done:
-        return BronzeRange(done + 1, lettered, resumed=True)
-    return BronzeRange(done + 1, latest)
-
-
-def read_bronze_changes(spark: SparkSession, path: str, start: int, end: int) -> DataFrame:
-    """Rows appended to bronze in versions ``start..end``, with ``_bronze_version`` (their commit)."""
-    changes = read_change_feed(spark, path, start, end)
-    inserted = changes.where(F.col(CHANGE_TYPE) == F.lit("insert"))
-    return inserted.drop(CHANGE_TYPE, COMMIT_TIMESTAMP).withColumnRenamed(COMMIT_VERSION, BRONZE_VERSION)
-
-
-def prepare(silver: SilverConfig, *, run_id: str, now: datetime) -> Callable[[DataFrame], DataFrame]:
-    """A pure transform from bronze rows (with ``_bronze_version``) to checked, ranked silver candidates.
-
-    The result has ``_bronze`` (the original bronze row), the output columns, silver's audit columns,
-    ``_failed_rules``, ``_quarantined``, ``_warned`` and ``_rank`` (1 = newest valid version of its key).
-    """
-    spec = merge_spec(silver)
-    ts = as_utc(now)
-
-    def transform(bronze: DataFrame) -> DataFrame:
-        bronze = with_missing_sources(bronze, silver.columns)
-        cleansed = bronze.transform(cleanse(silver.columns, passthrough=(BRONZE_VERSION,)))
-        fields = set(bronze.columns)
-        record_hash = (
-            F.col(f"{SOURCE_STRUCT}.{RECORD_HASH}")
-            if RECORD_HASH in fields
-            else F.sha2(F.to_json(F.col(SOURCE_STRUCT)), 256)
-        )
-        ingested_at = F.col(f"{SOURCE_STRUCT}.{INGESTED_AT}") if INGESTED_AT in fields else F.lit(None)
-        audited = cleansed.select(
-            "*",
-            record_hash.alias(RECORD_HASH),
-            ingested_at.cast("timestamp").alias(INGESTED_AT),
-            F.lit(run_id).alias(RUN_ID),
-            F.lit(ts).cast("timestamp").alias(UPDATED_AT),
-            delete_flag(silver),
-        )
-        checked = audited.transform(check_expectations(silver.expectations, keys=silver.keys))
-        return checked.transform(rank_versions(spec, column=RANK, within=(QUARANTINED,)))
-
-    return transform
-
-
-def _letters_only(prepared: DataFrame) -> DataFrame:
-    """Keep the original bronze row (``_bronze``) on quarantined rows only: the dead-letter append is its
-    one reader here, and the persisted batch then holds each valid row once (its silver columns), not twice."""
-    return prepared.withColumn(SOURCE_STRUCT, F.when(F.col(QUARANTINED), F.col(SOURCE_STRUCT)))
-
-
-def with_missing_sources(bronze: DataFrame, columns: dict[str, str]) -> DataFrame:
-    """``bronze`` plus a null STRING column for each source column a ``columns:`` expression names but
-    bronze does not hold yet (e.g. a first delivery of corrupt records only): such rows fail the rules
-    and are dead-lettered, instead of failing the run. Anything else unresolvable is left to
-    :func:`~medallion.expectations.cleanse`, which names the key.
-    """
-    exprs = [F.expr(text) for text in columns.values()]
-    missing: list[str] = []
-    for _ in range(len(columns) * 4):
-        try:
-            bronze.select(*exprs)
-            break
-        except AnalysisException as err:
-            name = _unresolved_column(err)
-            if name is None or name in bronze.columns:
-                break
-            bronze = bronze.withColumn(name, F.lit(None).cast("string"))
-            missing.append(name)
-    if missing:
-        log.warning("silver: bronze has no column %s yet; read as null", missing)
-    return bronze
-
-
-def _unresolved_column(err: AnalysisException) -> str | None:
-    """The plain column name an UNRESOLVED_COLUMN error is about (None for any other error or a nested field)."""
-    if not (err.getErrorClass() or "").startswith("UNRESOLVED_COLUMN"):
-        return None
-    name = (err.getMessageParameters() or {}).get("objectName", "")
-    if len(name) > 1 and name.startswith("`") and name.endswith("`") and "`.`" not in name:
-        return name[1:-1].replace("``", "`")
-    return None
-
-
 def run_silver(
     spark: SparkSession,
     env: EnvConfig,
@@ -249,21 +106,15 @@ def run_silver(
     on_step: StepHook | None = None,
 ) -> LayerOutcome:
     """Run the silver layer of ``pipeline`` (see the module docstring), then its declared ``checks:``
-    on the table after the MERGE (:func:`medallion.declared_checks.check_silver`; a failed ``fail``
+    on the table after the MERGE (:func:`medallion.checks.declared_checks.check_silver`; a failed ``fail``
     check raises ``ChecksFailed``)."""
-    from medallion.declared_checks import check_silver
+    from medallion.checks.declared_checks import check_silver
 
-    return check_silver(spark, env, pipeline, run, _run_silver(spark, env, pipeline, run, on_step=on_step))
+    return check_silver(spark, env, pipeline, run, _run_silver(spark, env, pipeline, run, on_step))
 
 
-def _run_silver(
-    spark: SparkSession,
-    env: EnvConfig,
-    pipeline: PipelineConfig,
-    run: RunContext,
-    *,
-    on_step: StepHook | None = None,
-) -> LayerOutcome:
+def _run_silver(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run: RunContext, on_step: StepHook | None
+                ) -> LayerOutcome:
     """Run the silver layer of ``pipeline`` (see the module docstring).
 
     Args:
@@ -316,7 +167,7 @@ def _run_silver(
     # Cast failures must become null (the contract), whatever the session's ANSI setting.
     with session_conf(spark, {"spark.sql.ansi.enabled": "false"}):
         bronze = read_bronze_changes(spark, bronze_path, batch.start, batch.end)
-        prepared = bronze.transform(prepare(silver, run_id=run.run_id, now=run.now)).transform(_letters_only)
+        prepared = bronze.transform(prepare(silver, run_id=run.run_id, now=run.now)).transform(letters_only)
         sandboxed(prepared, "silver", [bronze], per_row=True)  # the analysed plan, before any write
         prepared.persist(StorageLevel.MEMORY_AND_DISK)
         try:
@@ -343,14 +194,8 @@ def _run_batch(
     summary = _summarise(prepared, silver)
     rule_counts = {e.name: summary[f"rule:{e.name}"] for e in silver.expectations}
     details.update(expectations=rule_counts, null_key=summary["null_key"], superseded_in_batch=summary["superseded_in_batch"])
-    counted = LayerOutcome(
-        rows_in=summary["rows_in"],
-        rows_corrupt=summary["rows_corrupt"],
-        rows_quarantined=summary["rows_quarantined"],
-        rows_warned=summary["rows_warned"],
-        source_version=batch.end,
-        details=details,
-    )
+    # the facts so far: a failed limit check carries them; the rest go in once, at the end
+    counted = batch_outcome(summary, source_version=batch.end, details=dict(details))
     if counted.rows_in == 0:
         log.info("silver %s: bronze versions hold no new rows", silver.table)
         return replace(counted, status=Status.SKIPPED)
@@ -358,6 +203,7 @@ def _run_batch(
     hook("checked")
 
     if counted.rows_quarantined and not batch.resumed:  # a resumed batch's dead letters are committed
+        migrate_status(spark, dlq_path)  # a table from before the status columns, brought up to date
         dlq = prepared.where(F.col(QUARANTINED)).select(*dead_letter_columns(run))
         commit = append_idempotent(dlq, dlq_path, app_id=writer, txn_version=batch.end, tag=tag)
         details["dlq_version"] = None if commit is None else commit.version
@@ -365,7 +211,7 @@ def _run_batch(
     hook("dead_lettered")
 
     if silver.history == "scd2":
-        return _write_history(spark, silver, prepared, run, batch, counted, summary, hook=hook,
+        return _write_history(spark, silver, prepared, run, batch, counted, summary, details, hook=hook,
                               silver_path=silver_path, writer=writer)
     spec = merge_spec(silver)
     if silver.deletion_vectors:
@@ -392,6 +238,7 @@ def _run_batch(
         rows_deleted=metrics.deleted,
         rows_superseded=summary["superseded_in_batch"] + metrics.unapplied,
         target_version=metrics.version,
+        details=details,
     )
     hook("merged")
     if metrics.source_rows != summary["merge_rows"]:
@@ -454,25 +301,27 @@ def _write_history(
     batch: BronzeRange,
     counted: LayerOutcome,
     summary: dict[str, int],
+    details: dict[str, Any],
     *,
     hook: StepHook,
     silver_path: str,
     writer: str,
 ) -> LayerOutcome:
-    """``history: scd2``: record the valid rows as events and MERGE the re-cut chains (:mod:`medallion.scd2`)."""
+    """``history: scd2``: record the valid rows as events and MERGE the re-cut chains (:mod:`medallion.silver.scd2`)."""
     history = write_history(
         spark, silver, prepared.where(~F.col(QUARANTINED)),
         history_path=silver_path, events_path=_sibling(silver_path, silver.events_table),
         app_id=writer, txn_version=batch.end, batch_versions=(batch.start, batch.end), run=run, hook=hook,
     )
-    counted.details["history"] = {"started": history.started, "closed": history.closed,
-                                  "superseded": history.superseded, "merge": history.merge}
+    details["history"] = {"started": history.started, "closed": history.closed,
+                          "superseded": history.superseded, "merge": history.merge}
     outcome = replace(
         counted,
         rows_out=history.started,
         rows_deleted=history.closed,
         rows_superseded=history.superseded,
         target_version=history.version,
+        details=details,
     )
     hook("merged")
     valid = counted.rows_in - counted.rows_quarantined

@@ -1,26 +1,23 @@
 """Dead-letter operations (``medallion dlq``): inspect, discard and replay dead letters.
 
-Every dead-letter row has a status in ``_dlq_status`` (``pending`` / ``replayed`` / ``discarded``;
-null, or a table written before these columns existed, means pending), with the run that last changed
-the row (``_dlq_status_run_id``) and when (``_dlq_status_at``); a discarded row also records why and by
-whom. Nothing is ever deleted: commands only change a row's status (and, for a replay, its reasons).
+Every dead-letter row has a status (``pending`` / ``replayed`` / ``discarded``; the row layout and the
+status columns are silver's, :mod:`medallion.silver.dead_letters`). Nothing is ever deleted: commands
+only change a row's status (and, for a replay, its reasons).
 
 * :func:`inspect` groups the dead letters by rule and by run, with status counts and sample rows.
 * :func:`discard` marks the selected pending rows discarded (never replayed afterwards).
-* :func:`replay` (module :mod:`medallion.dlq_replay`) re-evaluates pending rows under the current
+* :func:`replay` (module :mod:`medallion.dlq.replay`) re-evaluates pending rows under the current
   config and merges the ones that pass into silver, exactly once.
 
 Both writing commands commit to the dead-letter table as idempotent transactions of one app id
-(:func:`app_id`), which is also how an interrupted replay is recognised (see :mod:`medallion.dlq_replay`).
+(:func:`app_id`), which is also how an interrupted replay is recognised (see :mod:`medallion.dlq.replay`).
 """
 from __future__ import annotations
 
 import getpass
 import logging
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -28,6 +25,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from medallion import observe
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
+from medallion.audit.run_log import RunRecord, write_run_log
 from medallion.clock import as_utc, utc_now
 from medallion.columns import (
     BRONZE_VERSION,
@@ -36,31 +35,23 @@ from medallion.columns import (
     DLQ_DISCARDED_BY,
     DLQ_STATUS,
     DLQ_STATUS_AT,
-    DLQ_STATUS_COLUMNS,
     DLQ_STATUS_RUN_ID,
     FAILED_RULES,
     QUARANTINE_RUN_ID,
     QUARANTINED_AT,
-    SOURCE_STRUCT,
     reserved,
 )
 from medallion.config import EnvConfig, PipelineConfig, SilverConfig
 from medallion.delta_table import CommitTag, committed_txn_version, find_commit, idempotent_commit, latest_version
 from medallion.errors import ConfigError, MedallionError, RunError
-from medallion.outcome import LayerOutcome, RunContext, Status
-from medallion.run_log import RunRecord, write_run_log
-from medallion.sql import column, quote_identifier
+from medallion.silver.dead_letters import DlqStatus, migrate_status, status_of, with_status_columns
+from medallion.sql import column, jsonable
 
 __all__ = [
-    "DlqStatus",
-    "dead_letter_columns",
     "Selection",
     "TxnState",
     "app_id",
     "paths",
-    "status_of",
-    "with_status_columns",
-    "ensure_status_columns",
     "txn_state",
     "inspect",
     "format_inspection",
@@ -70,24 +61,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_STATUS_TYPES = {
-    DLQ_STATUS: "STRING",
-    DLQ_STATUS_RUN_ID: "STRING",
-    DLQ_STATUS_AT: "TIMESTAMP",
-    DLQ_DISCARD_REASON: "STRING",
-    DLQ_DISCARDED_BY: "STRING",
-}
-assert tuple(_STATUS_TYPES) == DLQ_STATUS_COLUMNS
-
-
-class DlqStatus(StrEnum):
-    """The status of one dead-letter row."""
-
-    PENDING = "pending"
-    REPLAYED = "replayed"
-    DISCARDED = "discarded"
-
 
 def app_id(silver: SilverConfig) -> str:
     """The idempotent-writer id of ``medallion dlq`` commits (to the dead-letter table and to silver)."""
@@ -104,26 +77,6 @@ def paths(env: EnvConfig, pipeline: PipelineConfig) -> tuple[SilverConfig, str, 
         raise ConfigError("the pipeline declares no silver section, so it has no dead-letter table", key="silver")
     silver = pipeline.silver
     return silver, env.table_path("silver", silver.table), env.table_path("silver", silver.dlq)
-
-
-def status_of() -> Column:
-    """A row's effective status (null = pending)."""
-    return F.coalesce(F.col(DLQ_STATUS), F.lit(str(DlqStatus.PENDING)))
-
-
-def with_status_columns(df: DataFrame) -> DataFrame:
-    """``df`` with every status column (missing ones added as nulls: a table written before them)."""
-    missing = [F.lit(None).cast(kind).alias(name) for name, kind in _STATUS_TYPES.items() if name not in df.columns]
-    return df.select("*", *missing) if missing else df
-
-
-def ensure_status_columns(spark: SparkSession, path: str) -> None:
-    """Add the status columns to an existing dead-letter table that lacks them (schema evolution)."""
-    existing = set(spark.read.format("delta").load(path).columns)
-    missing = [f"{quote_identifier(n)} {t}" for n, t in _STATUS_TYPES.items() if n not in existing]
-    if missing:
-        spark.sql(f"ALTER TABLE delta.{quote_identifier(path)} ADD COLUMNS ({', '.join(missing)})")
-        log.info("dead-letter table %s: added status columns %s", path, missing)
 
 
 @dataclass(frozen=True)
@@ -247,7 +200,7 @@ def inspect(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, *, sa
                               "rows": int(r["rows"]), **counts})
     for r in sample_rows:
         if r["rule"] in rules:
-            rules[r["rule"]]["samples"].append({c: _jsonable(r[c]) for c in shown})
+            rules[r["rule"]]["samples"].append({c: jsonable(r[c]) for c in shown})
     out["rules"] = sorted(rules.values(), key=lambda e: (-e["rows"], str(e["rule"])))
     return out
 
@@ -309,7 +262,7 @@ def discard(
     if state.interrupted:
         raise RunError("a dead-letter replay was interrupted between its writes: run `medallion dlq replay` "
                        "again to complete it before discarding")
-    ensure_status_columns(spark, dlq_path)
+    migrate_status(spark, dlq_path)
     who = by or current_user()
     tag = CommitTag(run.run_id, "dlq_discard", {"selection": selection.describe()})
     before = latest_version(spark, dlq_path)
@@ -373,23 +326,3 @@ def log_run(
 
 def _iso(value: Any) -> str | None:
     return None if value is None else as_utc(value).isoformat()
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, Sequence):
-        return [_jsonable(v) for v in value]
-    return str(value)
-
-
-def dead_letter_columns(run: RunContext) -> list[Column]:
-    """The columns of a dead-letter row, over silver's checked batch: the original bronze columns (the
-    ``_bronze`` struct), then the reasons and the dead-letter audit columns."""
-    return [
-        F.col(f"{SOURCE_STRUCT}.*"),
-        F.col(FAILED_RULES),
-        F.col(BRONZE_VERSION),
-        F.lit(run.run_id).alias(QUARANTINE_RUN_ID),
-        F.lit(as_utc(run.now)).cast("timestamp").alias(QUARANTINED_AT),
-    ]

@@ -1,7 +1,7 @@
 """Deletes in a latest-mode silver table (``delete_when``), and the tombstones that keep them.
 
 A row for which ``delete_when`` is true deletes its key at its ``sequence_by`` value; newest wins for
-deletes as for updates. The silver MERGE (:mod:`medallion.merge`, ``delete_column``) removes the key
+deletes as for updates. The silver MERGE (:mod:`medallion.silver.merge`, ``delete_column``) removes the key
 when the delete is not older than silver's row. What it cannot see is the past: once the key has left
 silver, an *older* upsert arriving later would look like a new key. So each run first records, per
 deleted key, the newest delete's sequence in ``{table}_tombstones`` (keys, ``sequence_by``,
@@ -26,12 +26,12 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import RunContext
 from medallion.clock import as_utc
 from medallion.columns import DELETED_AT, IS_DELETE, RUN_ID, TOMBSTONE_SEQUENCE
 from medallion.config import SilverConfig
 from medallion.delta_table import CommitTag, command_idempotent, create_table
-from medallion.merge import SOURCE, TARGET
-from medallion.outcome import RunContext
+from medallion.silver.merge import SOURCE, TARGET
 from medallion.sql import quote_identifier
 
 __all__ = ["delete_flag", "record_tombstones", "with_tombstones"]

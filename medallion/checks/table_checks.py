@@ -5,8 +5,8 @@ The checks read what the layers left behind and say whether it is consistent:
 * every table the pipeline declares exists as a Delta table (the dead-letter table may be absent
   while the run log says nothing was ever quarantined: silver creates it on the first quarantined row);
 * silver holds exactly one row per key and no null key;
-* the latest run-log record of each layer did not fail, and its counts add up (bronze
-  ``rows_in == rows_out``; silver ``rows_in == rows_out + rows_quarantined + rows_superseded``);
+* the latest run-log record of each layer did not fail, and its counts add up (the layer's accounting
+  identity, :func:`medallion.audit.accounting.accounting_identity`);
 * over the whole run log, bronze ``rows_out`` sums to the rows in bronze (nothing disappeared) and
   silver ``rows_quarantined`` sums to the rows in the dead-letter table (failed runs excluded: they
   committed nothing);
@@ -31,11 +31,12 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.accounting import accounting_identity
+from medallion.audit.outcome import Status
+from medallion.audit.run_log import LayerSummary, layer_summaries
 from medallion.columns import FAILED_RULES, VALID_FROM
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.layers import layers_for
-from medallion.outcome import Status
-from medallion.run_log import LayerSummary, layer_summaries
 from medallion.sql import column
 
 __all__ = ["CheckResult", "run_checks", "format_results"]
@@ -207,21 +208,11 @@ def _latest_runs(pipeline: PipelineConfig, runs: dict[str, LayerSummary], ran: s
             out.append(CheckResult(name, False, f"the run log has no {layer} record for pipeline {pipeline.dataset}"))
             continue
         r = runs[layer].latest
-        counts = f"in={r['rows_in']} out={r['rows_out']}"
         if r["status"] == Status.FAILED:
             out.append(CheckResult(name, False, f"run {r['run_id']} failed: {r['error'] or 'no error recorded'}"))
-        elif layer == "bronze":
-            out.append(CheckResult(name, r["rows_in"] == r["rows_out"], f"run {r['run_id']} {r['status']}: {counts}"))
-        elif layer == "silver":
-            deleted = r.get("rows_deleted") or 0
-            accounted = r["rows_out"] + deleted + r["rows_quarantined"] + r["rows_superseded"]
-            detail = (
-                f"run {r['run_id']} {r['status']}: in={r['rows_in']} vs out {r['rows_out']} + deleted {deleted} + quarantined "
-                f"{r['rows_quarantined']} + superseded {r['rows_superseded']} = {accounted}"
-            )
-            out.append(CheckResult(name, r["rows_in"] == accounted, detail))
-        else:
-            out.append(CheckResult(name, True, f"run {r['run_id']} {r['status']}: {counts}"))
+            continue
+        identity = accounting_identity(layer, r["status"], r)
+        out.append(CheckResult(name, identity.holds, f"run {r['run_id']} {r['status']}: {identity.formula}"))
     return out
 
 

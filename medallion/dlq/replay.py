@@ -4,12 +4,12 @@ One replay:
 
 1. **Select** the pending dead letters (optionally of one rule / one quarantine run) from the
    dead-letter table at a fixed version ``v``.
-2. **Re-evaluate** them with silver's own :func:`~medallion.silver.prepare` (the ``columns:`` and
+2. **Re-evaluate** them (:mod:`medallion.dlq.reevaluate`) with silver's own :func:`~medallion.silver.prepare.prepare` (the ``columns:`` and
    expectations as they are now). A corrupt record is first re-parsed from its raw text with the
    current source settings (JSON; CSV with a declared ``schema``), so a schema fix brings it back.
    The versions of a key are ranked as in a silver run.
 3. **MERGE** the newest passing row of each key into silver with silver's own
-   :func:`~medallion.silver.merge_spec` (newest wins: a replayed older version never overwrites a newer
+   :func:`~medallion.silver.prepare.merge_spec` (newest wins: a replayed older version never overwrites a newer
    one; it is counted superseded), as an idempotent commit ``(app id, txn N)``.
 4. **Update the dead letters**: passing rows become ``replayed``; rows that still fail stay pending
    with their new reasons (only rows whose reasons changed are rewritten), as an idempotent commit of
@@ -27,52 +27,43 @@ updated in silver) + ``rows_superseded`` + ``rows_quarantined`` (still failing).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import reduce
 from typing import Any
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType, _parse_datatype_string
 
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.clock import as_utc
 from medallion.columns import (
     BRONZE_VERSION,
-    CORRUPT_RECORD,
     DLQ_STATUS,
     DLQ_STATUS_AT,
-    DLQ_STATUS_COLUMNS,
     DLQ_STATUS_RUN_ID,
     FAILED_RULES,
-    PARSED,
     PREVIOUS_RULES,
-    QUARANTINE_RUN_ID,
     QUARANTINED,
-    QUARANTINED_AT,
     RANK,
     RECORD_HASH,
-    SOURCE_STRUCT,
-    WARNED,
-    reserved,
 )
-from medallion.config import EnvConfig, PipelineConfig, SourceConfig
+from medallion.config import EnvConfig, PipelineConfig
+from medallion.config.base import fingerprint as definition_fingerprint
 from medallion.delta_table import CommitTag, find_commit, history_metadata, idempotent_commit, latest_version
-from medallion.dlq import DlqStatus, Selection, app_id, ensure_status_columns, paths, read_dead_letters, txn_state
+from medallion.dlq.commands import Selection, app_id, paths, read_dead_letters, txn_state
+from medallion.dlq.reevaluate import evaluate
 from medallion.errors import RunError
-from medallion.expectations import quality_aggregates
-from medallion.merge import SOURCE, TARGET, MergeSpec, merge_into, rank_versions
-from medallion.outcome import LayerOutcome, RunContext, Status
 from medallion.session import session_conf
-from medallion.silver import merge_spec, prepare
-from medallion.sql import column, quote_identifier
+from medallion.silver.dead_letters import DlqStatus, migrate_status
+from medallion.silver.expectations import batch_outcome, quality_aggregates
+from medallion.silver.merge import SOURCE, TARGET, MergeSpec, merge_into
+from medallion.silver.prepare import merge_spec
+from medallion.sql import quote_identifier
 
-__all__ = ["LAYER", "replay", "evaluate", "reparse_corrupt", "fingerprint", "format_replay"]
+__all__ = ["LAYER", "replay", "fingerprint", "format_replay"]
 
 log = logging.getLogger(__name__)
 
@@ -88,69 +79,7 @@ def fingerprint(pipeline: PipelineConfig) -> str:
     assert pipeline.silver is not None
     relevant = {"source": pipeline.source.model_dump(mode="json"),
                 "silver": pipeline.silver.model_dump(mode="json", exclude={"checks"})}
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
-
-
-# --------------------------------------------------------------------------- pure transforms
-
-
-def reparse_corrupt(source: SourceConfig) -> Callable[[DataFrame], DataFrame] | None:
-    """A transform re-parsing dead letters' ``_corrupt_record`` text with the current source settings.
-
-    Source columns are replaced by the parsed values (typed by ``source.schema`` when declared, else
-    every column of the dead-letter table as a STRING, as bronze reads them); ``_corrupt_record`` keeps
-    the text only when it still does not parse. None when the format's records cannot be re-parsed
-    from text (parquet; CSV without a declared schema, whose columns come from each file's header).
-    """
-    if source.format == "parquet" or (source.format == "csv" and source.schema_ is None):
-        return None
-    options = {**source.options, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
-
-    def transform(df: DataFrame) -> DataFrame:
-        if source.schema_ is not None:
-            declared = _parse_datatype_string(source.schema_)
-            fields = [f for f in declared.fields if f.name != CORRUPT_RECORD]
-        else:
-            fields = [StructField(c, StringType()) for c in df.columns if not reserved([c])]
-        schema = StructType([*fields, StructField(CORRUPT_RECORD, StringType())])
-        raw = F.col(CORRUPT_RECORD)
-        parsed = F.from_json(raw, schema, options) if source.format == "json" else F.from_csv(raw, schema.simpleString(), options)
-        names = {f.name for f in fields}
-        kept = [column(c) for c in df.columns if c not in names and c != CORRUPT_RECORD]
-        # A record that does not parse at all comes back as a null struct: its text stays corrupt.
-        still_corrupt = F.when(F.col(PARSED).isNull(), raw).otherwise(F.col(f"{PARSED}.{quote_identifier(CORRUPT_RECORD)}"))
-        return df.withColumn(PARSED, parsed).select(
-            *[F.col(f"{PARSED}.{quote_identifier(f.name)}").alias(f.name) for f in fields],
-            still_corrupt.alias(CORRUPT_RECORD),
-            *kept,
-        )
-
-    return transform
-
-
-def evaluate(pipeline: PipelineConfig, dead: DataFrame, run: RunContext) -> DataFrame:
-    """Dead-letter rows re-evaluated under ``pipeline`` as silver would evaluate them now.
-
-    Returns silver's MERGE columns, ``_failed_rules``, ``_quarantined``, ``_warned``, ``_rank`` (1 = the
-    newest passing version of its key among the replayed rows) and ``_previous_rules`` (the reasons the
-    row had before).
-    """
-    silver = pipeline.silver
-    assert silver is not None
-    spec = merge_spec(silver)
-    bronze = dead.drop(*[c for c in (*DLQ_STATUS_COLUMNS, QUARANTINE_RUN_ID, QUARANTINED_AT) if c in dead.columns])
-    bronze = bronze.withColumnRenamed(FAILED_RULES, PREVIOUS_RULES)
-    reparse = reparse_corrupt(pipeline.source)
-    parts = [bronze]
-    if reparse is not None and CORRUPT_RECORD in bronze.columns:
-        corrupt = F.col(CORRUPT_RECORD).isNotNull()
-        parts = [bronze.where(~corrupt), bronze.where(corrupt).transform(reparse)]
-    keep = [*[quote_identifier(c) for c in spec.columns], FAILED_RULES, QUARANTINED, WARNED,
-            F.col(f"{SOURCE_STRUCT}.{PREVIOUS_RULES}").alias(PREVIOUS_RULES)]
-    # Each part is prepared on its own (a re-parsed part may have other source types), then ranked together.
-    prepared = [p.transform(prepare(silver, run_id=run.run_id, now=run.now)).select(*keep) for p in parts]
-    together = reduce(lambda a, b: a.unionByName(b), prepared)
-    return together.transform(rank_versions(spec, column=RANK, within=(QUARANTINED,)))
+    return definition_fingerprint(relevant)
 
 
 # --------------------------------------------------------------------------- the command
@@ -258,16 +187,10 @@ def _replay(
     spec = merge_spec(silver)
     counts = _summarise(evaluated, pipeline)
     details["still_failing_by_rule"] = {k.removeprefix("rule:"): v for k, v in counts.items() if k.startswith("rule:") and v}
-    for key in ("corrupt", "null_key", "reasons_changed", "superseded_in_batch"):
+    details["corrupt"] = counts["rows_corrupt"]
+    for key in ("null_key", "reasons_changed", "superseded_in_batch"):
         details[key] = counts[key]
-    outcome = LayerOutcome(
-        rows_in=counts["rows_in"],
-        rows_quarantined=counts["rows_quarantined"],
-        rows_warned=counts["rows_warned"],
-        rows_corrupt=counts["corrupt"],
-        source_version=plan.dlq_version,
-        details=details,
-    )
+    outcome = batch_outcome(counts, source_version=plan.dlq_version, details=details)
     hook("evaluated")
     if counts["rows_in"] == 0:
         return LayerOutcome(status=Status.SKIPPED, source_version=plan.dlq_version, details=details)
@@ -306,7 +229,7 @@ def _replay(
 
     changed = counts["rows_in"] - counts["rows_quarantined"] + counts["reasons_changed"]
     if changed:
-        ensure_status_columns(spark, dlq_path)
+        migrate_status(spark, dlq_path)
         details["dlq_commit_version"] = _update_dead_letters(spark, dlq_path, evaluated, plan, tag, writer)
     hook("updated")
     out = LayerOutcome(
@@ -342,9 +265,7 @@ def _summarise(evaluated: DataFrame, pipeline: PipelineConfig) -> dict[str, int]
         *[_count(failing & F.array_contains(F.col(FAILED_RULES), name)).alias(f"rule:{name}") for name in rules],
     ).head()
     assert row is not None
-    out = {k: int(v or 0) for k, v in row.asDict().items()}
-    out["corrupt"] = out.pop("rows_corrupt")
-    return out
+    return {k: int(v or 0) for k, v in row.asDict().items()}
 
 
 def _count(condition: Any) -> Any:

@@ -1,7 +1,7 @@
 """What a layer run is given and what it returns: :class:`RunContext` in, :class:`LayerOutcome` out.
 
 A layer never sees the run log: it returns a frozen outcome, and the runner alone turns it into a
-run-log record (:class:`medallion.run_log.RunRecord`). A layer that fails after counting something
+run-log record (:class:`medallion.audit.run_log.RunRecord`). A layer that fails after counting something
 raises an error carrying its partial outcome (:class:`~medallion.errors.MedallionError.partial`), so
 the failed run's record still shows what was counted.
 """

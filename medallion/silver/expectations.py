@@ -24,15 +24,16 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import LayerOutcome
 from medallion.columns import CORRUPT_RECORD, FAILED_RULES, QUARANTINED, SOURCE_STRUCT, WARNED
 from medallion.config import Expectation, SilverConfig
 from medallion.errors import ConfigError, ExpectationFailed
-from medallion.outcome import LayerOutcome
 from medallion.sql import column, error_summary, quote_identifier
 
 __all__ = [
@@ -163,6 +164,12 @@ def quality_aggregates(expectations: Sequence[Expectation]) -> list[Column]:
     ]
     out += [_count(~corrupt & F.array_contains(reasons, e.name)).alias(f"rule:{e.name}") for e in expectations]
     return out
+
+
+def batch_outcome(summary: Mapping[str, int], **fields: Any) -> LayerOutcome:
+    """The outcome of a batch's one aggregation (:func:`quality_aggregates`' counts), plus ``fields``."""
+    return LayerOutcome(rows_in=summary["rows_in"], rows_corrupt=summary["rows_corrupt"],
+                        rows_quarantined=summary["rows_quarantined"], rows_warned=summary["rows_warned"], **fields)
 
 
 def enforce_limits(silver: SilverConfig, rule_counts: dict[str, int], counted: LayerOutcome) -> None:

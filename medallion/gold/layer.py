@@ -18,7 +18,7 @@ Writing:
   schema, or an unreadable change feed fall back to a full rebuild.
 * No silver change since the last build: the table is left untouched (no new Delta version).
 * After a write that changed data the table is ``OPTIMIZE ... ZORDER BY zorder_by``, only where that can
-  pay (:func:`medallion.maintenance.zorder_decision`, taken from the write's own commit). The decision
+  pay (:func:`medallion.gold.zorder.zorder_decision`, taken from the write's own commit). The decision
   is recorded with its threshold in the table's metrics (``zorder``), which go into the run log.
 
 Example:
@@ -28,11 +28,8 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import reduce
 from typing import Any
 
@@ -43,39 +40,37 @@ from pyspark.errors.exceptions.captured import CapturedException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from medallion.columns import CHANGE_FEED
+from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.config_gold import GoldTable
+from medallion.config.gold import GoldTable
 from medallion.delta_table import (
     CommitTag,
     find_commit,
-    history_metadata,
     latest_version,
-    read_change_feed,
 )
 from medallion.errors import RunError
-from medallion.maintenance import files_per_partition, optimize_zorder, zorder_decision, zorder_threshold
-from medallion.outcome import LayerOutcome, RunContext, Status
-from medallion.references import TableRef, bindable_sql, gold_inputs, table_key
+from medallion.gold.plan import (
+    CDF_UNAVAILABLE,
+    META_KEY,
+    GoldBuild,
+    derive_and_filter,
+    fingerprint,
+    input_change,
+    last_build,
+    touched_partitions,
+)
+from medallion.gold.references import TableRef, bindable_sql, gold_inputs, table_key
+from medallion.gold.zorder import files_per_partition, zorder_decision, zorder_threshold
+from medallion.maintenance import optimize_zorder
 from medallion.sandbox import sandboxed
 from medallion.session_hardening import config_sql
-from medallion.sql import error_summary, quote_identifier
+from medallion.sql import error_summary, jsonable, quote_identifier
 
-__all__ = [
-    "run_gold",
-    "build_gold_table",
-    "gold_transform",
-    "gold_frame",
-    "partition_predicate",
-    "last_build",
-]
+__all__ = ["run_gold", "build_gold_table", "gold_transform", "gold_frame", "partition_predicate"]
 
 log = logging.getLogger(__name__)
 
-_META_KEY = "medallion_gold"
 _MAX_LISTED_PARTITIONS = 100
-# Errors that mean "the change feed cannot answer": not enabled for the range, versions vacuumed, ...
-_CDF_UNAVAILABLE = (AnalysisException, CapturedException, Py4JJavaError)
 
 
 # --------------------------------------------------------------------------- pure transforms
@@ -94,20 +89,9 @@ def gold_transform(gold: GoldTable) -> Callable[[DataFrame], DataFrame]:
         raise ValueError(f"gold table {gold.table!r} is a sql query; use gold_frame()")
 
     def transform(df: DataFrame) -> DataFrame:
-        df = df.transform(_derive_and_filter(gold))
+        df = df.transform(derive_and_filter(gold))
         measures = [F.expr(expr).alias(name) for name, expr in gold.measures.items()]
         return df.groupBy(*[F.col(quote_identifier(c)) for c in gold.group_by]).agg(*measures)
-
-    return transform
-
-
-def _derive_and_filter(gold: GoldTable) -> Callable[[DataFrame], DataFrame]:
-    def transform(df: DataFrame) -> DataFrame:
-        if gold.derive:
-            df = df.withColumns({name: F.expr(expr) for name, expr in gold.derive.items()})
-        if gold.filter:
-            df = df.filter(F.expr(gold.filter))
-        return df
 
     return transform
 
@@ -149,45 +133,9 @@ def partition_predicate(columns: Sequence[str], values: Sequence[tuple[Any, ...]
     return reduce(lambda a, b: a | b, per_partition)
 
 
-def _column_sql(column: Column) -> str:
+def column_sql(column: Column) -> str:
     """Spark's own SQL rendering of a Column (literals escaped and identifiers quoted by Spark)."""
     return str(column._jc.expr().sql())
-
-
-# --------------------------------------------------------------------------- build state
-
-
-@dataclass(frozen=True)
-class BuildState:
-    """What the last medallion build of a gold table recorded in its commit."""
-
-    version: int
-    silver_version: int
-    fingerprint: str
-    inputs: Mapping[str, int]  # ``layer/table`` -> the version read
-
-
-def _fingerprint(gold: GoldTable) -> str:
-    # zorder_by changes the layout, and checks judge the data: neither forces a rebuild.
-    definition = gold.model_dump(mode="json", exclude={"zorder_by", "checks"})
-    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def last_build(spark: SparkSession, path: str) -> BuildState | None:
-    """The newest build medallion recorded in the gold table's history, or None."""
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    for version, meta in history_metadata(spark, path):
-        if _META_KEY not in meta:
-            continue
-        try:
-            build = meta[_META_KEY]
-            inputs = {str(k): int(v) for k, v in build.get("inputs", {}).items()}
-            return BuildState(version, int(build["silver_version"]), str(build["fingerprint"]), inputs)
-        except (ValueError, KeyError, TypeError):
-            log.warning("gold table %s: unreadable build metadata at version %s", path, version)
-            return None
-    return None
 
 
 # --------------------------------------------------------------------------- the layer
@@ -212,13 +160,13 @@ def run_gold(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run:
     silver = spark.read.format("delta").option("versionAsOf", silver_version).load(silver_path)
     snapshots = _Snapshots(spark, env)
     snapshots.pin(table_key("silver", pipeline.silver.table), silver_version, silver)
-    tables: dict[str, dict[str, Any]] = {}
+    tables: dict[str, GoldBuild] = {}
     rows_in = rows_out = 0
     target_version: int | None = None
 
     for gold in _in_dependency_order(pipeline):
         inputs = {ref: snapshots.get(layer, name) for ref, (layer, name) in gold_inputs(pipeline, gold).items()}
-        metrics = build_gold_table(
+        build = build_gold_table(
             spark,
             gold,
             silver,
@@ -229,22 +177,22 @@ def run_gold(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, run:
             checks_path=env.checks_path,
             inputs=inputs,
         )
-        tables[gold.table] = metrics
-        if metrics["mode"] != "skipped":
-            rows_out += metrics["rows_out"]
-            target_version = metrics["version"]
+        tables[gold.table] = build
+        if not build.skipped:
+            rows_out += build.rows_out
+            target_version = build.version
             if not rows_in:
                 # Delta answers an unfiltered count from file statistics; no data is re-read.
                 rows_in = silver.count()
 
-    skipped = all(m["mode"] == "skipped" for m in tables.values())
+    skipped = all(b.skipped for b in tables.values())
     return LayerOutcome(
         status=Status.SKIPPED if skipped else Status.SUCCEEDED,
         rows_in=rows_in,
         rows_out=rows_out,
         source_version=silver_version,
         target_version=target_version,
-        details={"tables": tables, "silver_version": silver_version},
+        details={"tables": {name: b.details() for name, b in tables.items()}, "silver_version": silver_version},
     )
 
 
@@ -282,23 +230,6 @@ def _in_dependency_order(pipeline: PipelineConfig) -> list[GoldTable]:
     return [mine[name] for name in TopologicalSorter(graph).static_order()]
 
 
-def _input_change(state: BuildState, versions: Mapping[str, int], own: str) -> tuple[str, str]:
-    """How the recorded inputs compare with the current ones: ``(mode, reason)``; mode ``full``,
-    ``skipped`` or ``own`` (only this pipeline's silver moved: its change feed can scope the rebuild)."""
-    recorded = dict(state.inputs) or {own: state.silver_version}
-    if set(recorded) != set(versions):
-        return "full", f"inputs changed ({sorted(recorded)} -> {sorted(versions)})"
-    back = sorted(k for k in versions if versions[k] < recorded[k])
-    if back:
-        return "full", f"version of {back[0]} went back ({recorded[back[0]]} -> {versions[back[0]]})"
-    moved = sorted(k for k in versions if versions[k] > recorded[k])
-    if not moved:
-        return "skipped", "inputs unchanged"
-    if moved == [own]:
-        return "own", "silver changed"
-    return "full", f"{', '.join(m for m in moved if m != own)} changed"
-
-
 def build_gold_table(
     spark: SparkSession,
     gold: GoldTable,
@@ -310,8 +241,8 @@ def build_gold_table(
     run: RunContext,
     checks_path: str | None = None,
     inputs: Mapping[TableRef, tuple[str, int, DataFrame]] | None = None,
-) -> dict[str, Any]:
-    """Build one gold table (full, partition-scoped or not at all) and return its metrics.
+) -> GoldBuild:
+    """Build one gold table (full, partition-scoped or not at all) and say how.
 
     Args:
         spark: the session.
@@ -327,70 +258,60 @@ def build_gold_table(
             rebuilds when any of them moved, and skips otherwise.
 
     Returns:
-        ``{"mode": "full"|"partitions"|"skipped", "reason", "rows_out", "version", "silver_version",
-        "replaced_partitions", "partitions_replaced", "optimized", ...}``
+        The build: its mode (``full`` / ``partitions`` / ``skipped``), reason, rows and version written,
+        and its Z-order decision (:class:`~medallion.gold.plan.GoldBuild`).
     """
-    fingerprint = _fingerprint(gold)
+    definition = fingerprint(gold)
     own = table_key("silver", silver_path.rstrip("/").rsplit("/", 1)[-1])
     inputs = dict(inputs or {TableRef("silver"): (own, silver_version, silver)})
     versions = {key: version for key, version, _ in inputs.values()}
     state = last_build(spark, gold_path)
-    metrics: dict[str, Any] = {
-        "mode": "full",
-        "reason": "",
-        "rows_out": 0,
-        "version": state.version if state else None,
-        "silver_version": silver_version,
-        "previous_silver_version": state.silver_version if state else None,
-        "inputs": versions,
-        "replaced_partitions": [],
-        "partitions_replaced": 0,
-        "optimized": False,
-    }
+    build = GoldBuild(version=state.version if state else None, silver_version=silver_version,
+                      previous_silver_version=state.silver_version if state else None, inputs=versions)
     touched: list[tuple[Any, ...]] | None = None  # None: full rebuild
 
     if state is None:
-        metrics["reason"] = "no recorded build"
-    elif state.fingerprint != fingerprint:
-        metrics["reason"] = "definition changed"
-    elif (change := _input_change(state, versions, own))[0] == "full":
-        metrics["reason"] = change[1]
+        build.reason = "no recorded build"
+    elif state.fingerprint != definition:
+        build.reason = "definition changed"
+    elif (change := input_change(state, versions, own))[0] == "full":
+        build.reason = change[1]
     elif change[0] == "skipped":
-        metrics.update(mode="skipped", reason=change[1])
+        build.mode, build.reason = "skipped", change[1]
     else:
         try:
-            touched = _touched(spark, gold, silver_path, state.silver_version + 1, silver_version)
-        except _CDF_UNAVAILABLE as err:
+            touched = touched_partitions(spark, gold, silver_path, state.silver_version + 1, silver_version)
+        except CDF_UNAVAILABLE as err:
             log.warning(
                 "gold %s: silver change feed %s..%s unavailable (%s); rebuilding in full",
                 gold.table, state.silver_version + 1, silver_version, error_summary(err),
             )
-            metrics["reason"] = "change feed unavailable"
+            build.reason = "change feed unavailable"
             touched = None
         else:
             if touched is not None and not touched:
-                metrics.update(mode="skipped", reason="no relevant silver changes")
+                build.mode, build.reason = "skipped", "no relevant silver changes"
             elif touched is None:
-                metrics["reason"] = "silver changed"
+                build.reason = "silver changed"
 
-    if metrics["mode"] == "skipped":
-        log.info("gold %s: %s since silver version %s; untouched", gold.table, metrics["reason"], silver_version)
-        return metrics
+    if build.skipped:
+        log.info("gold %s: %s since silver version %s; untouched", gold.table, build.reason, silver_version)
+        return build
 
     df = gold_frame(spark, gold, silver, {ref: frame for ref, (_, _, frame) in inputs.items()})
     sandboxed(df, f"gold[{gold.table}]", [silver, *(frame for _, _, frame in inputs.values())])  # before any write
     if gold.checks:  # on the computed result, before the write: a failing `fail` check leaves the table as it is
-        from medallion.declared_checks import check_gold
+        from medallion.checks.declared_checks import check_gold
 
         results = check_gold(spark, df, gold.checks, table=f"gold/{gold.table}", gold_path=gold_path,
                              history_path=checks_path, run=run, key=f"gold ({gold.table})")
-        metrics["checks"] = {r.name: r.passed for r in results}
+        build.checks = {r.name: r.passed for r in results}
     if touched is not None and not _same_schema(spark, gold_path, df):
-        touched, metrics["reason"] = None, "schema changed"
+        touched, build.reason = None, "schema changed"
     tag = CommitTag(
         run.run_id,
         "gold",
-        {_META_KEY: {"silver_version": silver_version, "inputs": versions, "fingerprint": fingerprint,
+        {META_KEY: {"silver_version": silver_version, "inputs": versions, "fingerprint": definition,
                      "built_at": run.now.isoformat()}},
     )
     meta = tag.metadata()
@@ -403,19 +324,14 @@ def build_gold_table(
             writer = writer.partitionBy(*gold.partition_by)
     else:
         condition = partition_predicate(gold.partition_by, touched)
-        where = _column_sql(condition)
+        where = column_sql(condition)
         writer = df.where(condition).write.format("delta").mode("overwrite").option("userMetadata", meta)
         writer = writer.option("replaceWhere", where)
-        metrics.update(
-            mode="partitions",
-            reason=f"{len(touched)} partition(s) touched",
-            partitions_replaced=len(touched),
-            replaced_partitions=[
-                {c: _jsonable(v) for c, v in zip(gold.partition_by, value, strict=True)}
-                for value in touched[:_MAX_LISTED_PARTITIONS]
-            ],
-        )
-    log.info("gold %s: %s build (%s)", gold.table, metrics["mode"], metrics["reason"])
+        build.mode, build.reason, build.partitions_replaced = "partitions", f"{len(touched)} partition(s) touched", len(touched)
+        build.replaced_partitions = [
+            {c: jsonable(v) for c, v in zip(gold.partition_by, value, strict=True)} for value in touched[:_MAX_LISTED_PARTITIONS]
+        ]
+    log.info("gold %s: %s build (%s)", gold.table, build.mode, build.reason)
     try:
         writer.save(gold_path)
     except (AnalysisException, CapturedException, Py4JJavaError) as err:
@@ -424,42 +340,19 @@ def build_gold_table(
     commit = find_commit(spark, gold_path, tag, after=before)
     if commit is None:
         raise RunError(f"gold table at {gold_path}: the write of run {run.run_id} is not in the table history")
-    metrics["version"] = commit.version
-    metrics["rows_out"] = commit.metric("numOutputRows")
-    metrics["files_added"] = commit.metric("numFiles", commit.metric("numAddedFiles"))
-    metrics["files_removed"] = commit.metric("numRemovedFiles")
+    build.version = commit.version
+    build.rows_out = commit.metric("numOutputRows")
+    build.files_added = commit.metric("numFiles", commit.metric("numAddedFiles"))
+    build.files_removed = commit.metric("numRemovedFiles")
 
     if gold.zorder_by:
-        decision = zorder_decision(files_per_partition(spark, gold_path, commit.version), zorder_threshold(spark))
-        metrics["zorder"] = decision
-        if decision["run"]:
-            z = optimize_zorder(spark, gold_path, gold.zorder_by, where=where)
-            metrics.update(optimized=True, zorder_by=list(gold.zorder_by), optimize=z)
+        build.zorder = zorder_decision(files_per_partition(spark, gold_path, commit.version), zorder_threshold(spark))
+        if build.zorder.run:
+            build.optimize = optimize_zorder(spark, gold_path, gold.zorder_by, where=where)
+            build.optimized, build.zorder_by = True, list(gold.zorder_by)
         else:
-            log.info("gold %s: Z-order skipped (%s)", gold.table, decision["reason"])
-    return metrics
-
-
-def _touched(
-    spark: SparkSession, gold: GoldTable, silver_path: str, start: int, end: int
-) -> list[tuple[Any, ...]] | None:
-    """Partition values touched by silver changes in versions ``start..end``.
-
-    Returns ``[]`` when nothing relevant changed, ``None`` when the table must be rebuilt in full
-    (it has changes and is not partitioned, or its partitions cannot be traced back to silver rows).
-    """
-    changes = read_change_feed(spark, silver_path, start, end)
-    # Pre- and post-images alike: a row that moved partitions touches both.
-    changes = changes.drop(*[c for c in CHANGE_FEED if c in changes.columns])
-    if gold.sql is None:
-        changes = changes.transform(_derive_and_filter(gold))
-    elif gold.partition_by and not set(gold.partition_by) <= set(changes.columns):
-        # A sql table's partition values can only be traced to silver rows that carry them.
-        return None if changes.limit(1).count() else []
-    if not gold.partition_by:
-        return None if changes.limit(1).count() else []
-    rows = changes.select(*[F.col(quote_identifier(c)) for c in gold.partition_by]).distinct().collect()
-    return [tuple(r) for r in rows]
+            log.info("gold %s: Z-order skipped (%s)", gold.table, build.zorder.reason)
+    return build
 
 
 def _same_schema(spark: SparkSession, path: str, df: DataFrame) -> bool:
@@ -467,7 +360,3 @@ def _same_schema(spark: SparkSession, path: str, df: DataFrame) -> bool:
     return [(f.name, f.dataType) for f in current] == [(f.name, f.dataType) for f in df.schema]
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)

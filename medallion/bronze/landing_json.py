@@ -1,6 +1,6 @@
 """JSON lines parsed in one pass, nothing cached, when bronze can name every key up front.
 
-Without a declared schema, :mod:`medallion.landing` parses each JSON line into a ``MAP<STRING, STRING>``
+Without a declared schema, :mod:`medallion.bronze.landing` parses each JSON line into a ``MAP<STRING, STRING>``
 and must know the delivery's key set before it writes, so it caches the parsed lines and collects their
 keys first (a Spark job and a cache of the whole delivery). Most deliveries are regular: the keys of a
 file's first lines, together with the keys the bronze table already holds, are all there are. For
@@ -32,8 +32,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from medallion.bronze.source_names import assign_names
 from medallion.columns import CORRUPT_BYTES, CORRUPT_RECORD, SOURCE_FILE
-from medallion.source_names import assign_names
 
 __all__ = ["SHAPE_CHANGED", "SAMPLE_LINES", "sample_keys", "known_keys", "parse_known", "shape_changed"]
 
@@ -62,7 +62,7 @@ def known_keys(existing: Mapping[str, str], lines: DataFrame, *, taken: Sequence
     """The source keys to parse as STRUCT fields: the bronze table's (``column -> source key``) and those
     of ``lines``' first lines (:func:`sample_keys`, read only when the table's keys allow a one pass);
     None when the one-pass parse does not apply: nothing known, or a key needs another column name (the
-    general path decides those, :func:`medallion.source_names.assign_names`)."""
+    general path decides those, :func:`medallion.bronze.source_names.assign_names`)."""
     if any(column != key for column, key in existing.items()):
         return None
     keys = sorted(set(existing.values()) | sample_keys(lines))

@@ -1,8 +1,8 @@
 """The frozen base model and the field types every configuration model shares.
 
-:mod:`medallion.config` (the environment file and the pipeline file) and :mod:`medallion.config_gold`
+:mod:`medallion.config` (the environment file and the pipeline file) and :mod:`medallion.config.gold`
 (``gold:`` entries and ``checks:`` lists) build on these; they live apart from both so that
-:mod:`medallion.config` can import :mod:`medallion.config_gold` without an import cycle.
+:mod:`medallion.config` can import :mod:`medallion.config.gold` without an import cycle.
 
 Example:
     >>> class Sink(ConfigModel):
@@ -11,12 +11,14 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-__all__ = ["ConfigModel", "Identifier", "SqlText"]
+__all__ = ["ConfigModel", "Identifier", "SqlText", "fingerprint"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -37,6 +39,12 @@ def _non_blank(value: str) -> str:
 
 Identifier = Annotated[str, AfterValidator(_identifier)]
 SqlText = Annotated[str, AfterValidator(_non_blank)]
+
+
+def fingerprint(definition: Any) -> str:
+    """A short stable hash of a JSON-able definition (a model's ``model_dump(mode="json")``): what a
+    recorded build or replay depended on, compared on the next run."""
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class ConfigModel(BaseModel):

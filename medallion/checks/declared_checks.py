@@ -6,9 +6,9 @@ written). Every result is appended to the Delta table ``{lakehouse_root}/_audit/
 run id, value observed, threshold, passed, action, checked_at), so quality is tracked over time; a
 failed ``fail`` check raises :class:`ChecksFailed` (after the history is written).
 
-Not to be confused with :mod:`medallion.table_checks` (fixed post-run consistency checks of
+Not to be confused with :mod:`medallion.checks.table_checks` (fixed post-run consistency checks of
 ``medallion check``, which also reports the latest declared results through :func:`latest_results`)
-or :mod:`medallion.expectations` (per-row rules inside silver).
+or :mod:`medallion.silver.expectations` (per-row rules inside silver).
 
 Example:
     >>> records = run_checks(spark, df, gold.checks, table="gold/daily_revenue", history_path=env.checks_path,
@@ -27,12 +27,12 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from medallion.audit.outcome import LayerOutcome, RunContext
 from medallion.clock import as_utc
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.config_gold import TableCheck
+from medallion.config.gold import TableCheck
 from medallion.delta_table import append_shared, latest_version
 from medallion.errors import ConfigError, RunError
-from medallion.outcome import LayerOutcome, RunContext
 from medallion.sql import column, error_summary, rows_frame
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "check_gold",
     "write_history",
     "latest_results",
+    "read_latest",
 ]
 
 log = logging.getLogger(__name__)
@@ -266,16 +267,21 @@ def latest_results(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig
         declared.update({(f"silver/{pipeline.silver.table}", c.name): c for c in pipeline.silver.checks})
     for gold in pipeline.gold:
         declared.update({(f"gold/{gold.table}", c.name): c for c in gold.checks})
-    if not declared or not DeltaTable.isDeltaTable(spark, env.checks_path):
+    found = {(r.table, r.name): r for r in read_latest(spark, env.checks_path, sorted({t for t, _ in declared}))}
+    return [found[k] for k in declared if k in found]
+
+
+def read_latest(spark: SparkSession, path: str, tables: Sequence[str]) -> list[CheckRecord]:
+    """The newest result of every check recorded for ``tables`` (``layer/table``) in the check history
+    at ``path`` (``[]`` when there is none): the one reader of ``_audit/checks``."""
+    if not tables or not DeltaTable.isDeltaTable(spark, path):
         return []
-    history = spark.read.format("delta").load(env.checks_path)
-    tables = sorted({t for t, _ in declared})
     names = [f.name for f in fields(CheckRecord)]
     rows = (
-        history.where(F.col("table").isin(tables))
+        spark.read.format("delta").load(path)
+        .where(F.col("table").isin(list(tables)))
         .groupBy("table", "name")
         .agg(F.max_by(F.struct(*names), F.struct("checked_at", "run_id")).alias("latest"))
         .collect()
     )
-    found = {(r["table"], r["name"]): CheckRecord(**r["latest"].asDict()) for r in rows}
-    return [found[k] for k in declared if k in found]
+    return [CheckRecord(**r["latest"].asDict()) for r in rows]
