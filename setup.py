@@ -25,7 +25,7 @@ setup(
     package_data={
         "medallion": ["py.typed"],
         # the run report's template, stylesheet, script and Apache ECharts (vendored from npm) with its licence
-        "medallion.lineage": ["*.json"],  # the custom OpenLineage run facet's JSON Schema
+        "medallion.observe.lineage": ["*.json"],  # the custom OpenLineage run facet's JSON Schema
         "medallion.report": ["templates/*.j2", "assets/*.js", "assets/*.css", "assets/ECHARTS-*"],
     },
     include_package_data=False,

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_dlq(sub)
 
-    from medallion.breaker_command import add_resume_parser
+    from medallion.observe.breaker_command import add_resume_parser
 
     add_resume_parser(sub, _common, _cmd_resume)
 
@@ -147,7 +147,7 @@ def load_configs(args: argparse.Namespace) -> tuple[EnvConfig, PipelineConfig, P
     from medallion.project import project_of
 
     project_of(pipeline_file, pipeline).validate()  # {silver.NAME} / {gold.NAME} resolve, no cycles
-    from medallion.source_roots import check_source_root
+    from medallion.security.source_roots import check_source_root
 
     check_source_root(env, pipeline, file=str(pipeline_file))
     return env, pipeline, pipeline_file
@@ -166,7 +166,7 @@ def _configured_project(args: argparse.Namespace) -> tuple[SparkSession, EnvConf
 
     env = _load_env(args)
     project = load_project(args.conf_dir)
-    from medallion.source_roots import check_source_root
+    from medallion.security.source_roots import check_source_root
 
     for p in project.pipelines:
         check_source_root(env, p.config, file=str(p.path))
@@ -192,8 +192,8 @@ def _configured_session(args: argparse.Namespace) -> tuple[SparkSession, EnvConf
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from medallion.breaker_command import project_exit_code, refuse_if_open, refused_datasets
     from medallion.layers import layers_for
+    from medallion.observe.breaker_command import project_exit_code, refuse_if_open, refused_datasets
     from medallion.runner import ProjectReport, RunReport, run_pipeline, run_project
 
     report: RunReport | ProjectReport
@@ -230,7 +230,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from medallion.checks.table_checks import CheckResult, format_results, run_checks
 
     spark, env, pipeline, _ = _configured_session(args)
-    from medallion.breaker_command import breaker_checks
+    from medallion.observe.breaker_command import breaker_checks
 
     results = run_checks(spark, env, pipeline, args.layers) + breaker_checks(spark, env, pipeline)
     # The latest result of each declared `checks:` entry (of the layers checked); a failed `warn` check
@@ -249,7 +249,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from medallion.breaker_command import do_resume
+    from medallion.observe.breaker_command import do_resume
 
     spark, env, pipeline, _ = _configured_session(args)
     return do_resume(spark, env, pipeline, args.output)

@@ -23,11 +23,11 @@ from medallion import observe
 from medallion.audit.accounting import accounting_identity
 from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.audit.run_log import RunRecord, write_run_log
-from medallion.breaker import fingerprint
 from medallion.clock import new_run_id, utc_now
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.errors import MedallionError
 from medallion.layers import REGISTRY, layers_for
+from medallion.observe.breaker import fingerprint
 from medallion.project import PipelineFile, Project
 
 __all__ = ["RunReport", "ProjectReport", "RunLogBuffer", "run_pipeline", "run_layer", "run_project", "layers_for"]
@@ -275,7 +275,7 @@ def run_project(
 
     A layer that fails stops only what reads it: the dataset's later layers, and the gold layers that
     read its tables, are recorded ``blocked``; independent datasets run on. A dataset in ``refused``
-    (``{dataset: why}``, its circuit breaker is open: :mod:`medallion.breaker`) is blocked like a failed one.
+    (``{dataset: why}``, its circuit breaker is open: :mod:`medallion.observe.breaker`) is blocked like a failed one.
     """
     report = ProjectReport(run_id or new_run_id(clock()), env.name)
     for p in project.pipelines:  # the summary lists datasets in file order

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from medallion.session_hardening import harden
+from medallion.security.hardening import harden
 
 __all__ = ["get_spark", "session_conf", "maven_delta_jars", "fetch_delta_jars_with_maven", "LOCAL_DEFAULTS", "DELTA_SETTINGS"]
 

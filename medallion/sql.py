@@ -1,5 +1,5 @@
 """Small Spark helpers shared by every layer: quoted identifiers, readable Spark errors, DataFrames of
-driver-side rows and driver-side values as JSON (what configuration SQL may do is :mod:`medallion.sql_safety`).
+driver-side rows and driver-side values as JSON (what configuration SQL may do is :mod:`medallion.security.sql_safety`).
 
 Names from configuration or from source files never reach Spark unquoted, and SQL is never built by
 concatenating them: a column is referenced through :func:`column`, which quotes it.

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
 SCHEMA_FILE = Path(__file__).parent / "openlineage_event.schema.json"
-MEDALLION_FACET = Path(__file__).resolve().parents[1] / "medallion" / "lineage" / "MedallionRunFacet.json"
+MEDALLION_FACET = Path(__file__).resolve().parents[1] / "medallion" / "observe" / "lineage" / "MedallionRunFacet.json"
 #: the spec core document medallion's facet schema refers to (for its RunFacet); resolved to our schema
 SPEC_CORE_ID = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 #: the standard facet key each facet definition is sent under

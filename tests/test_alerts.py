@@ -12,12 +12,12 @@ import pytest
 import yaml
 from http_receiver import closed_port_url, receiver
 
-from medallion.alerts import Finding, notify_run
 from medallion.audit.outcome import LayerOutcome, Status
 from medallion.audit.run_log import RunRecord
 from medallion.cli import main
 from medallion.config import EnvConfig
-from medallion.config_observe import NotifyTarget
+from medallion.config.observe import NotifyTarget
+from medallion.observe.alerts import Finding, notify_run
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)

@@ -14,9 +14,9 @@ from report_helpers import ROOT, THIRD_ROWS
 
 from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.audit.run_log import RUN_LOG_SCHEMA, RunRecord, layer_summaries, read_run_log, write_run_log
-from medallion.breaker import BreakerState, breaker_states, fingerprint
 from medallion.cli import main
 from medallion.config import EnvConfig, load_env, load_pipeline
+from medallion.observe.breaker import BreakerState, breaker_states, fingerprint
 from medallion.report.gather import build_report
 from medallion.report.render import render_html
 
@@ -168,7 +168,7 @@ def test_a_bad_circuit_breaker_setting_is_a_config_error_naming_the_key(tmp_path
 
 
 def test_counting_stops_at_a_success_a_resume_or_another_fingerprint_and_skips_blocked_runs() -> None:
-    from medallion.breaker import _count
+    from medallion.observe.breaker import _count
 
     def run(rid: str, *, failed: bool = False, resumed: bool = False, blocked: bool = False, fp: str = "cur") -> dict:
         return {"run_id": rid, "failed": failed, "resumed": resumed, "only_blocked": blocked, "fingerprint": fp,

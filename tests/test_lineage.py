@@ -16,8 +16,8 @@ from openlineage_schema import validate_event
 
 from medallion.cli import main
 from medallion.config import EnvConfig
-from medallion.lineage.datasets import dataset_id, gold_lineage, referenced_columns
-from medallion.lineage.events import openlineage_run_id
+from medallion.observe.lineage.datasets import dataset_id, gold_lineage, referenced_columns
+from medallion.observe.lineage.events import openlineage_run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = json.loads((ROOT / "data/landing/orders.expected.json").read_text())
@@ -185,7 +185,7 @@ def test_a_failing_layer_sends_fail_and_an_unreachable_endpoint_never_fails_a_ru
     _project(tmp_path / "b", monkeypatch, {"transport": {"type": "http", "url": url + "/secret-path", "timeout": 2}})
     rc, report = _run(capsys, "--layer", "gold")
     assert rc == 1 and report["gold"]["status"] == "failed" and "does not exist" in report["gold"]["error"]
-    warnings = [m.getMessage() for m in caplog.records if m.name == "medallion.lineage"]
+    warnings = [m.getMessage() for m in caplog.records if m.name == "medallion.observe.lineage"]
     assert any("not sent" in w for w in warnings)
     assert not any("secret-path" in w for w in warnings)
 
@@ -199,7 +199,7 @@ def test_the_schema_check_catches_what_the_spec_forbids() -> None:
     from medallion.audit.outcome import LayerOutcome, Status
     from medallion.audit.run_log import RunRecord
     from medallion.config import load_env, load_pipeline
-    from medallion.lineage.events import end_event
+    from medallion.observe.lineage.events import end_event
 
     env = EnvConfig.model_validate({**load_env(ROOT / "conf/env/dev.yaml").model_dump(), "lineage": {"transport": {"type": "console"}}})
     pipeline = load_pipeline(ROOT / "conf/pipelines/orders.yaml")

@@ -28,8 +28,8 @@ from openlineage_schema import FACET_KEYS, SCHEMA, validate_event
 from medallion.audit.outcome import LayerOutcome, Status
 from medallion.audit.run_log import RunRecord
 from medallion.config import EnvConfig, load_env, load_pipeline
-from medallion.lineage import facets
-from medallion.lineage.events import end_event, start_event
+from medallion.observe.lineage import facets
+from medallion.observe.lineage.events import end_event, start_event
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFS = SCHEMA["$defs"]

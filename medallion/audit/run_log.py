@@ -45,7 +45,7 @@ class RunRecord:
     ended_at: datetime | None = None
     duration_seconds: float | None = None
     error: str | None = None
-    fingerprint: str | None = None  # the pipeline's configuration hash (medallion.breaker); null in older logs
+    fingerprint: str | None = None  # the pipeline's configuration hash (medallion.observe.breaker); null in older logs
 
     @property
     def details(self) -> Mapping[str, Any]:

@@ -33,11 +33,10 @@ from pydantic import (
     model_validator,
 )
 
-from medallion.breaker import CircuitBreakerConfig
 from medallion.columns import SILVER_AUDIT, reserved
 from medallion.config.base import ConfigModel, Identifier, SqlText
 from medallion.config.gold import GoldTable, TableChecks
-from medallion.config_observe import LineageConfig, NotifyTarget
+from medallion.config.observe import CircuitBreakerConfig, LineageConfig, NotifyTarget
 from medallion.errors import ConfigError
 
 # The public names are listed (and re-exported) by medallion.config.
@@ -105,9 +104,9 @@ class EnvConfig(ConfigModel):
     lakehouse_root: SqlText
     spark: StringMap = Field(default_factory=dict)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
-    lineage: LineageConfig | None = None  # OpenLineage events (medallion.lineage); off when absent
-    notify: list[NotifyTarget] = Field(default_factory=list)  # webhook alerts (medallion.alerts)
-    circuit_breaker: CircuitBreakerConfig | None = None  # off unless set (medallion.breaker)
+    lineage: LineageConfig | None = None  # OpenLineage events (medallion.observe.lineage); off when absent
+    notify: list[NotifyTarget] = Field(default_factory=list)  # webhook alerts (medallion.observe.alerts)
+    circuit_breaker: CircuitBreakerConfig | None = None  # off unless set (medallion.observe.breaker)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
 
     @field_validator("landing_root", "lakehouse_root")

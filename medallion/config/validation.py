@@ -17,11 +17,11 @@ from medallion.config import PipelineConfig
 from medallion.config.gold import GoldTable
 from medallion.errors import ConfigError
 from medallion.gold.references import bindable_sql, parse_references
-from medallion.sandbox import SandboxError
-from medallion.sandbox_config import analyse_pipeline
-from medallion.session_hardening import config_sql
+from medallion.security.hardening import config_sql
+from medallion.security.sandbox import SandboxError
+from medallion.security.sandbox_config import analyse_pipeline
+from medallion.security.sql_safety import UnsafeSqlError, check_expression, check_query
 from medallion.sql import error_summary
-from medallion.sql_safety import UnsafeSqlError, check_expression, check_query
 
 __all__ = ["SILVER_PLACEHOLDER", "pipeline_expressions", "validate_pipeline_sql", "validate_gold_sql", "validate_gold_table"]
 
@@ -76,7 +76,7 @@ def validate_pipeline_sql(spark: SparkSession, pipeline: PipelineConfig, *, file
         validate_gold_table(spark, gold, file=file, key=f"gold.{i} ({gold.table})")
         checked += 1
     with config_sql(spark):  # file relations and variable substitution off while config SQL is analysed
-        _safe(lambda: analyse_pipeline(spark, pipeline), file)  # the analysed plans (medallion.sandbox)
+        _safe(lambda: analyse_pipeline(spark, pipeline), file)  # the analysed plans (medallion.security.sandbox)
     return checked
 
 
@@ -121,7 +121,7 @@ def validate_gold_sql(spark: SparkSession, gold: GoldTable, *, file: str | None 
 
 
 def _safe(check: Any, file: str | None) -> None:
-    """Run a :mod:`medallion.sql_safety` check, turning its refusal into a ConfigError (exit 2)."""
+    """Run a :mod:`medallion.security.sql_safety` check, turning its refusal into a ConfigError (exit 2)."""
     try:
         check()
     except SandboxError as err:

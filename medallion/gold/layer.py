@@ -62,8 +62,8 @@ from medallion.gold.plan import (
 from medallion.gold.references import TableRef, bindable_sql, gold_inputs, table_key
 from medallion.gold.zorder import files_per_partition, zorder_decision, zorder_threshold
 from medallion.maintenance import optimize_zorder
-from medallion.sandbox import sandboxed
-from medallion.session_hardening import config_sql
+from medallion.security.hardening import config_sql
+from medallion.security.sandbox import sandboxed
 from medallion.sql import error_summary, jsonable, quote_identifier
 
 __all__ = ["run_gold", "build_gold_table", "gold_transform", "gold_frame", "partition_predicate"]

@@ -8,7 +8,7 @@ page also shows, per pipeline (:class:`LakeView`):
 * the dead letters in total by status: pending / replayed / discarded (:class:`DeadLetterTotals`);
 * freshness: the time since the newest ingested landing file and since silver last changed, red
   when either is older than the pipeline's ``freshness`` check's ``max_age`` (:class:`Freshness`);
-* the circuit breaker's state (:class:`medallion.breaker.BreakerState`) when it is on.
+* the circuit breaker's state (:class:`medallion.observe.breaker.BreakerState`) when it is on.
 
 :mod:`medallion.report.lake_gather` reads these from the lakehouse.
 """
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from medallion.report.model import LayerRun
 
 if TYPE_CHECKING:
-    from medallion.breaker import BreakerState
     from medallion.config import PipelineConfig
+    from medallion.observe.breaker import BreakerState
 
 __all__ = ["TableStats", "DeadLetterTotals", "Freshness", "LakeView", "freshness_threshold", "age_text", "size_text"]
 

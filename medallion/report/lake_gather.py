@@ -19,12 +19,12 @@ from pyspark.sql import functions as F
 
 from medallion.audit.outcome import Status
 from medallion.audit.run_log import read_run_log
-from medallion.breaker import RESUME_LAYER, breaker_states
 from medallion.bronze.file_log import FileStatus
 from medallion.clock import as_utc
 from medallion.columns import DLQ_STATUS
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.delta_table import _snapshot, commit_actions
+from medallion.observe.breaker import RESUME_LAYER, breaker_states
 from medallion.report.compute import safe_text, short_path
 from medallion.report.lake import DeadLetterTotals, Freshness, LakeView, TableStats, freshness_threshold
 from medallion.report.model import LayerRun

@@ -54,7 +54,7 @@ from medallion.columns import (
 from medallion.config import EnvConfig, PipelineConfig, SilverConfig, join_path
 from medallion.delta_table import CommitTag, append_idempotent, committed_txn_version, latest_version
 from medallion.errors import ConfigError, RunError
-from medallion.sandbox import sandboxed
+from medallion.security.sandbox import sandboxed
 from medallion.session import session_conf
 from medallion.silver.dead_letters import dead_letter_columns, migrate_status
 from medallion.silver.deletes import record_tombstones, with_tombstones

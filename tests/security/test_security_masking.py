@@ -10,7 +10,7 @@ from medallion.audit.run_log import RunRecord
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.errors import ConfigError
 from medallion.logs import mask_secrets
-from medallion.source_roots import check_source_root
+from medallion.security.source_roots import check_source_root
 
 ACCOUNT_KEY = "A" * 44 + "Bz09+/" * 7 + "=="  # 88 characters ending in ==: a storage account key
 CREDENTIALS = {
@@ -53,7 +53,7 @@ def test_the_run_log_error_column_is_masked(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_session_forces_the_sandbox_settings(spark) -> None:  # noqa: ANN001
-    from medallion.session_hardening import config_sql, harden
+    from medallion.security.hardening import config_sql, harden
 
     spark.conf.set("spark.sql.variable.substitute", "true")
     harden(spark, {"spark.sql.variable.substitute": "true"})  # as an env file's spark: map would ask

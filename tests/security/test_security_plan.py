@@ -1,11 +1,11 @@
-"""The plan walker on its own (medallion.sandbox): analysed plans that no parse-level check saw."""
+"""The plan walker on its own (medallion.security.sandbox): analysed plans that no parse-level check saw."""
 from __future__ import annotations
 
 import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from medallion.sandbox import SandboxError, guard_frame
+from medallion.security.sandbox import SandboxError, guard_frame
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_per_row_expressions_may_not_hold_subqueries(spark, rows) -> None:  # no
 
 
 def test_reflection_in_any_spelling_is_refused(spark, rows) -> None:  # noqa: ANN001
-    # (try_reflect exists from Spark 4.0: its class is in medallion.sandbox.REFLECTION)
+    # (try_reflect exists from Spark 4.0: its class is in medallion.security.sandbox.REFLECTION)
     for text in ["reflect('java.lang.System', 'getenv', 'HOME')", "JAVA_METHOD('java.lang.System', 'getenv', 'HOME')"]:
         with pytest.raises(SandboxError, match="reflection"):
             guard_frame(rows.select(F.expr(text)), "silver.columns.x", [rows], per_row=True)

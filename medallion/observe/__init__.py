@@ -57,6 +57,6 @@ def run_ended(spark: SparkSession | None, env: EnvConfig, run_id: str, pipelines
     """After a run: webhook alerts for what went wrong in it."""
     if not env.notify:
         return
-    from medallion.alerts import notify_run
+    from medallion.observe.alerts import notify_run
 
     notify_run(spark, env, run_id, pipelines, records)

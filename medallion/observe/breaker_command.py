@@ -1,5 +1,5 @@
 """The circuit breaker on the command line: ``medallion resume``, the refusal in ``medallion run`` and the
-line in ``medallion check`` (wired into :mod:`medallion.cli`; the breaker itself is :mod:`medallion.breaker`).
+line in ``medallion check`` (wired into :mod:`medallion.cli`; the breaker itself is :mod:`medallion.observe.breaker`).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from medallion.breaker import BreakerOpen, BreakerState, breaker_states, resume
+from medallion.observe.breaker import BreakerOpen, BreakerState, breaker_states, resume
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -26,15 +26,15 @@ from medallion import __version__
 from medallion.audit.outcome import COUNT_FIELDS
 from medallion.audit.run_log import RunRecord
 from medallion.config import PipelineConfig
-from medallion.lineage.datasets import dataset_id
 from medallion.logs import mask_secrets
+from medallion.observe.lineage.datasets import dataset_id
 
 __all__ = ["PRODUCER", "MEDALLION_FACET_SCHEMA", "MedallionRunFacet", "run_facets", "job_facets", "schema_facet",
            "column_lineage_facet", "assertions", "assertions_facet", "output_statistics", "statistics_facet"]
 
 #: ``producer`` of every event and facet: this package and its version.
 PRODUCER = f"urn:medallion:{__version__}"
-#: The JSON Schema of the custom run facet (shipped as medallion/lineage/MedallionRunFacet.json).
+#: The JSON Schema of the custom run facet (shipped as medallion/observe/lineage/MedallionRunFacet.json).
 MEDALLION_FACET_SCHEMA = "urn:medallion:facets:1-0-0:MedallionRunFacet.json#/$defs/MedallionRunFacet"
 
 

@@ -14,7 +14,7 @@ Checked on Spark's parse trees (nothing is resolved or run), by :mod:`medallion.
 Example:
     >>> check_expression(parser.parseExpression("(select max(x) from t)"), "silver.columns.a")
     Traceback (most recent call last):
-    medallion.sql_safety.UnsafeSqlError: silver.columns.a: subqueries are not allowed in a per-row expression
+    medallion.security.sql_safety.UnsafeSqlError: silver.columns.a: subqueries are not allowed in a per-row expression
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """OpenLineage events for every layer run and DLQ replay, sent with the ``openlineage-python`` client.
 
-Off unless the env file has a ``lineage:`` section (see :class:`~medallion.config_observe.LineageConfig`):
+Off unless the env file has a ``lineage:`` section (see :class:`~medallion.config.observe.LineageConfig`):
 
 .. code-block:: yaml
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from medallion.audit.run_log import RunRecord
     from medallion.config import EnvConfig, PipelineConfig
-    from medallion.config_observe import LineageTransport
+    from medallion.config.observe import LineageTransport
 
 __all__ = ["layer_started", "layer_ended", "enabled"]
 
@@ -71,7 +71,7 @@ def layer_started(spark: SparkSession | None, env: EnvConfig, pipeline: Pipeline
     if not enabled(env):
         return
     def build() -> Any:
-        from medallion.lineage.events import start_event  # openlineage-python: the `lineage` extra
+        from medallion.observe.lineage.events import start_event  # openlineage-python: the `lineage` extra
 
         return start_event(env, pipeline, record, spark_version=spark.version if spark is not None else None)
 
@@ -83,7 +83,7 @@ def layer_ended(spark: SparkSession | None, env: EnvConfig, pipeline: PipelineCo
     if not enabled(env):
         return
     def build() -> Any:
-        from medallion.lineage.events import end_event
+        from medallion.observe.lineage.events import end_event
 
         return end_event(spark, env, pipeline, record)
 

@@ -30,9 +30,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pydantic import Field
-
-from medallion.config.base import ConfigModel
 from medallion.errors import MedallionError
 
 if TYPE_CHECKING:
@@ -41,7 +38,6 @@ if TYPE_CHECKING:
     from medallion.config import EnvConfig, PipelineConfig
 
 __all__ = [
-    "CircuitBreakerConfig",
     "BreakerOpen",
     "BreakerState",
     "RESUME_LAYER",
@@ -58,12 +54,6 @@ RESUME_LAYER = "resume"
 #: The exit code of a run refused by an open breaker.
 EXIT_BREAKER_OPEN = 3
 _RUN_LAYERS = ("bronze", "silver", "gold")
-
-
-class CircuitBreakerConfig(ConfigModel):
-    """``circuit_breaker:`` in the env file: open after this many consecutive failed runs of a dataset."""
-
-    open_after_failures: int = Field(ge=1)
 
 
 class BreakerOpen(MedallionError):

@@ -2,10 +2,10 @@
 
 Each expression and gold query is bound to empty DataFrames standing in for its inputs (the source's
 declared schema where there is one; otherwise every column the text names, typed NULL, which Spark
-coerces to any type), analysed, and checked by :func:`medallion.sandbox.check_plan`. Text that does not
+coerces to any type), analysed, and checked by :func:`medallion.security.sandbox.check_plan`. Text that does not
 analyse against the stand-ins (a join whose unqualified columns are ambiguous, a struct field of a
-column whose type is unknown) is still held by the parse-level checks of :mod:`medallion.sql_safety`,
-and its real plan by :func:`medallion.sandbox.guard_frame` before the layer writes.
+column whose type is unknown) is still held by the parse-level checks of :mod:`medallion.security.sql_safety`,
+and its real plan by :func:`medallion.security.sandbox.guard_frame` before the layer writes.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from medallion.columns import SILVER_AUDIT
 from medallion.config import PipelineConfig
 from medallion.config.gold import GoldTable
 from medallion.gold.references import bindable_sql, parse_references
-from medallion.sandbox import SandboxError, check_plan, plan_of
+from medallion.security.sandbox import SandboxError, check_plan, plan_of
 
 __all__ = ["analyse_pipeline"]
 

@@ -102,7 +102,7 @@ def gold_lineage(gold: GoldTable, silver_path: str, silver_columns: Iterable[str
 
 def layer_datasets(env: EnvConfig, pipeline: PipelineConfig, layer: str) -> tuple[list[DatasetRef], list[DatasetRef]]:
     """``(inputs, outputs)`` of one layer run (``dlq_replay``: the dead-letter table into silver),
-    without column lineage (which needs the input tables' columns: :mod:`medallion.lineage.events`)."""
+    without column lineage (which needs the input tables' columns: :mod:`medallion.observe.lineage.events`)."""
 
     def table(lay: str, name: str) -> DatasetRef:
         return DatasetRef(f"{lay}/{name}", env.table_path(lay, name))

@@ -1,8 +1,8 @@
 """Typed configuration of the env file's observability keys: ``lineage:`` and ``notify:``.
 
 Both are optional and off by default. ``lineage:`` turns on OpenLineage events for every layer run
-(:mod:`medallion.lineage`); ``notify:`` lists incoming webhooks (Teams / Slack) that
-:mod:`medallion.alerts` posts to. URLs come from the environment through ``${VAR}`` in the env file;
+(:mod:`medallion.observe.lineage`); ``notify:`` lists incoming webhooks (Teams / Slack) that
+:mod:`medallion.observe.alerts` posts to. URLs come from the environment through ``${VAR}`` in the env file;
 they are never logged.
 
 Example:
@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from medallion.config.base import ConfigModel, SqlText
 
-__all__ = ["LineageConfig", "LineageTransport", "NotifyTarget", "ALERT_EVENTS"]
+__all__ = ["LineageConfig", "LineageTransport", "NotifyTarget", "ALERT_EVENTS", "CircuitBreakerConfig"]
 
 #: What a ``notify:`` entry may subscribe to.
 ALERT_EVENTS = ("run_failed", "check_failed", "dead_letters", "stale")
@@ -69,3 +69,9 @@ class NotifyTarget(ConfigModel):
         if isinstance(data, dict) and True in data and "on" not in data:
             data = {("on" if k is True else k): v for k, v in data.items()}
         return data
+
+
+class CircuitBreakerConfig(ConfigModel):
+    """``circuit_breaker:`` in the env file: open after this many consecutive failed runs of a dataset."""
+
+    open_after_failures: int = Field(ge=1)

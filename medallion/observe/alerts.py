@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from medallion.audit.run_log import RunRecord
     from medallion.config import EnvConfig, PipelineConfig
-    from medallion.config_observe import NotifyTarget
+    from medallion.config.observe import NotifyTarget
 
 __all__ = ["Finding", "findings", "message", "notify_run", "post"]
 

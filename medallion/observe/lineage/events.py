@@ -18,8 +18,8 @@ from openlineage.client.generated import base
 from medallion.audit.run_log import RunRecord
 from medallion.clock import as_utc
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.lineage import facets as F
-from medallion.lineage.datasets import DatasetRef, gold_lineage, layer_datasets, silver_lineage
+from medallion.observe.lineage import facets as F
+from medallion.observe.lineage.datasets import DatasetRef, gold_lineage, layer_datasets, silver_lineage
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
