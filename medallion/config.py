@@ -37,6 +37,7 @@ from medallion.columns import SILVER_AUDIT, reserved
 from medallion.config_base import ConfigModel, Identifier, SqlText
 from medallion.config_gold import GoldTable, TableChecks
 from medallion.errors import ConfigError
+from medallion.table_features import Consumer
 
 __all__ = [
     "EnvConfig",
@@ -111,6 +112,8 @@ class EnvConfig(ConfigModel):
     lakehouse_root: SqlText
     spark: StringMap = Field(default_factory=dict)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    #: Engines besides Spark that read these tables; ``validate`` warns on features they cannot read.
+    consumers: list[Consumer] = Field(default_factory=list)
 
     @field_validator("landing_root", "lakehouse_root")
     @classmethod
