@@ -215,13 +215,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from medallion.table_features import warn_unreadable
+
     if args.all:
         _, env, project = _configured_project(args)
         for p in project.pipelines:
             print(f"OK: {p.path} ({p.dataset}) is valid for environment {env.name}")
+        for message in warn_unreadable([p.config for p in project.pipelines], env.consumers, env.spark):
+            print(f"WARNING: {message}")
         return 0
     _, env, pipeline, pipeline_file = _configured_session(args)
     print(f"OK: {pipeline_file} ({pipeline.dataset}) is valid for environment {env.name}")
+    for message in warn_unreadable([pipeline], env.consumers, env.spark):
+        print(f"WARNING: {message}")
     return 0
 
 

@@ -130,11 +130,12 @@ class Commit:
 
 
 def _snapshot(spark: SparkSession, path: str):  # type: ignore[no-untyped-def]
-    """The current Delta snapshot of ``path`` through the JVM (no Spark job, unlike ``history()``)."""
+    """The current Delta snapshot of ``path`` via the JVM, no Spark job (update: 2 defaults on Delta 3, 3 on 4)."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     delta_log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-    return delta_log.update(getattr(delta_log, "update$default$1")(), getattr(delta_log, "update$default$2")())
+    arity = max(m.getParameterCount() for m in delta_log.getClass().getMethods() if m.getName() == "update")
+    return delta_log.update(*(getattr(delta_log, f"update$default${i}")() for i in range(1, arity + 1)))
 
 
 def latest_version(spark: SparkSession, path: str) -> int:

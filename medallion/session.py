@@ -22,13 +22,22 @@ from pyspark.sql import SparkSession
 
 from medallion.security.hardening import harden
 
-__all__ = ["get_spark", "session_conf", "maven_delta_jars", "fetch_delta_jars_with_maven", "LOCAL_DEFAULTS", "DELTA_SETTINGS"]
+__all__ = ["get_spark", "session_conf", "maven_delta_jars", "fetch_delta_jars_with_maven", "LOCAL_DEFAULTS", "DELTA_SETTINGS",
+           "RUNTIME_DEFAULTS", "delta_artifacts"]
 
 log = logging.getLogger(__name__)
 
 DELTA_SETTINGS: dict[str, str] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+# Settings for every session the package runs in, local or on a cluster; the environment file wins.
+# Spark 4 turns ANSI mode on by default (a failed cast raises instead of giving null); the pipeline files'
+# SQL was written for Spark 3.5's behaviour, and the same input must give the same tables on Spark 3.5 and
+# 4.x, so ANSI is set off deliberately on both (README, "Spark 3.5 and Spark 4").
+RUNTIME_DEFAULTS: dict[str, str] = {
+    "spark.sql.ansi.enabled": "false",
 }
 
 # Settings for a session this package starts itself on one machine. The environment file wins.
@@ -60,10 +69,10 @@ def get_spark(settings: Mapping[str, str] | None = None, *, app_name: str = "med
     active = SparkSession.getActiveSession()
     if active is not None or _launched_by_spark_submit():
         spark = active or SparkSession.builder.appName(app_name).getOrCreate()
-        _apply_runtime_settings(spark, settings)
+        _apply_runtime_settings(spark, {**RUNTIME_DEFAULTS, **settings})
         return harden(spark, settings)
 
-    conf = {**LOCAL_DEFAULTS, **DELTA_SETTINGS, **settings}
+    conf = {**RUNTIME_DEFAULTS, **LOCAL_DEFAULTS, **DELTA_SETTINGS, **settings}
     spark = _start_local(app_name, conf)
     spark.sparkContext.setLogLevel(os.environ.get("MEDALLION_SPARK_LOG_LEVEL", "WARN"))
     log.info("started local Spark %s with Delta", spark.version)
@@ -98,13 +107,29 @@ def _start_local(app_name: str, conf: Mapping[str, str]) -> SparkSession:
 
 
 def delta_artifacts() -> list[tuple[str, str, str]]:
-    """Maven coordinates of the jars a local Delta session needs, for the installed delta-spark."""
+    """Maven coordinates of the jars a local Delta session needs, for the installed pyspark and delta-spark.
+
+    Delta 3.x (Spark 3.5) is built for Scala 2.12 and parses with antlr 4.9.3; Delta 4.x (Spark 4) for
+    Scala 2.13, and from Delta 4.1 its artifact names the Spark line it was built against
+    (``delta-spark_4.1_2.13``), as ``delta.configure_spark_with_delta_pip`` asks Ivy for. Spark 4 ships
+    the antlr runtime Delta 4 parses with (4.13.1), so only Delta's own jars are listed then.
+    """
+    import pyspark
+
     version = importlib.metadata.version("delta-spark")
-    return [
-        ("io.delta", "delta-spark_2.12", version),
-        ("io.delta", "delta-storage", version),
-        ("org.antlr", "antlr4-runtime", "4.9.3"),  # Delta 3.2's parser runtime
-    ]
+    delta_line = tuple(int(part) for part in version.split(".")[:2])
+    if delta_line < (4, 0):
+        return [
+            ("io.delta", "delta-spark_2.12", version),
+            ("io.delta", "delta-storage", version),
+            ("org.antlr", "antlr4-runtime", "4.9.3"),  # Delta 3.2's parser runtime
+        ]
+    spark_line = ".".join(pyspark.__version__.split(".")[:2])
+    artifact = f"delta-spark_{spark_line}_2.13" if delta_line >= (4, 1) else "delta-spark_2.13"
+    # Delta 4.1+ calls the Delta kernel from the Spark connector (its POM's compile dependencies)
+    kernel = ["delta-kernel-api", "delta-kernel-defaults", "delta-kernel-unitycatalog"] if delta_line >= (4, 1) else []
+    return [("io.delta", artifact, version), ("io.delta", "delta-storage", version),
+            *(("io.delta", name, version) for name in kernel)]
 
 
 def maven_delta_jars(repository: Path | None = None) -> list[str] | None:

@@ -38,6 +38,7 @@ from medallion.config.base import ConfigModel, Identifier, SqlText
 from medallion.config.gold import GoldTable, TableChecks
 from medallion.config.observe import CircuitBreakerConfig, LineageConfig, NotifyTarget
 from medallion.errors import ConfigError
+from medallion.table_features import Consumer
 
 # The public names are listed (and re-exported) by medallion.config.
 
@@ -108,6 +109,8 @@ class EnvConfig(ConfigModel):
     notify: list[NotifyTarget] = Field(default_factory=list)  # webhook alerts (medallion.observe.alerts)
     circuit_breaker: CircuitBreakerConfig | None = None  # off unless set (medallion.observe.breaker)
     sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    #: Engines besides Spark that read these tables; ``validate`` warns on features they cannot read.
+    consumers: list[Consumer] = Field(default_factory=list)
 
     @field_validator("landing_root", "lakehouse_root")
     @classmethod
