@@ -215,7 +215,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from medallion.table_features import warn_unreadable
+    from medallion.config.table_features import warn_unreadable
 
     if args.all:
         _, env, project = _configured_project(args)

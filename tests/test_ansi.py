@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from silver_helpers import append_bronze, bronze_frame, new_result, pipeline, read
 
 from medallion.session import RUNTIME_DEFAULTS, get_spark, session_conf
-from medallion.silver import run_silver
+from medallion.silver.layer import run_silver
 
 pytestmark = pytest.mark.runtimes  # CI runs this file on Spark 3.5 and Spark 4
 

@@ -9,8 +9,8 @@ import yaml
 
 from medallion.cli import main
 from medallion.config import load_env, load_pipeline
+from medallion.config.table_features import CONSUMERS, features_enabled, unreadable_features
 from medallion.errors import ConfigError
-from medallion.table_features import CONSUMERS, features_enabled, unreadable_features
 
 ROOT = Path(__file__).resolve().parents[1]
 

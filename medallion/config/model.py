@@ -37,8 +37,8 @@ from medallion.columns import SILVER_AUDIT, reserved
 from medallion.config.base import ConfigModel, Identifier, SqlText
 from medallion.config.gold import GoldTable, TableChecks
 from medallion.config.observe import CircuitBreakerConfig, LineageConfig, NotifyTarget
+from medallion.config.table_features import Consumer
 from medallion.errors import ConfigError
-from medallion.table_features import Consumer
 
 # The public names are listed (and re-exported) by medallion.config.
 
