@@ -17,6 +17,7 @@ VERSION = re.search(r'^__version__ = "([^"]+)"', (HERE / "medallion" / "__init__
 _DEV = [
     "openlineage-python>=1.30,<2",
     "jsonschema>=4.18",  # tests validate OpenLineage events against our JSON Schema of the spec
+    "rfc3339-validator>=0.1.4",  # jsonschema checks the date-time format only with it installed
     "azure-identity>=1.17",
     "azure-storage-file-datalake>=12.14",
     "requests>=2.31",

@@ -11,7 +11,7 @@ import re
 import runpy
 import shutil
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -312,17 +312,18 @@ def test_empty_lakehouse_says_so(spark, tmp_path: Path) -> None:  # noqa: ANN001
 @pytest.mark.delta
 def test_checks_and_quarantined_files_shown_when_recorded(spark, sample_lakehouse: SampleLakehouse, tmp_path: Path) -> None:  # noqa: ANN001
     from medallion.bronze.file_log import FileEntry, FileLog, FileStatus
+    from medallion.checks.declared_checks import CheckRecord, write_history
     from medallion.report.gather import build_report
 
     lake = tmp_path / "lake"
     shutil.copytree(sample_lakehouse.root / "lake", lake)
     env = EnvConfig(name="test", landing_root=str(tmp_path), lakehouse_root=str(lake))
     shutil.rmtree(lake / "_audit" / "checks", ignore_errors=True)  # replaced by the rows below
-    spark.createDataFrame(
-        [("min_rows", "silver/orders", "r1", "2648", "1", True), ("min_rows", "silver/orders", "r2", "0", "1", False),
-         ("unique", "gold/other_pipeline_table", "r2", "3", "0", False)],
-        "name STRING, `table` STRING, run_id STRING, observed STRING, threshold STRING, passed BOOLEAN",
-    ).write.format("delta").save(str(lake / "_audit/checks"))
+    write_history(spark, str(lake / "_audit/checks"), [  # through the check history's owner
+        CheckRecord("min_rows", "silver/orders", "r1", "min_rows", "2648", "1", True, "fail", NOW - timedelta(hours=1)),
+        CheckRecord("min_rows", "silver/orders", "r2", "min_rows", "0", "1", False, "fail", NOW),
+        CheckRecord("unique", "gold/other_pipeline_table", "r2", "unique", "3", "0", False, "warn", NOW),
+    ])
     files = FileLog(spark, env.files_path, env.table_path("bronze", sample_lakehouse.pipeline.bronze.table))
     unreadable = FileEntry("landing/orders/bad.json.gz", 123, 0, FileStatus.UNREADABLE, "EOFException: <truncated>")
     files.record([unreadable], bronze_version=0, committed=False, run_id="r2", now=NOW)
