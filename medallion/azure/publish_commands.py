@@ -32,8 +32,7 @@ def add_publish_parsers(subparsers: Any) -> None:
         description="pip install --target with --platform manylinux2014_x86_64 --python-version 3.11 "
         "--only-binary=:all: for the wheel's requirements, zipped without the package itself.",
     )
-    deps.add_argument("--wheel", type=Path, help="the wheel (default: the only dist/*.whl)")
-    deps.add_argument("--dist-dir", type=Path, default=Path("dist"))
+    _wheel_options(deps, "the wheel (default: the only dist/*.whl)")
     deps.add_argument("--out", type=Path, help="the archive to write (default: {dist-dir}/deps.zip)")
     deps.add_argument("--platform", default="manylinux2014_x86_64")
     deps.add_argument("--python-version", default="3.11")
@@ -49,8 +48,7 @@ def add_publish_parsers(subparsers: Any) -> None:
     )
     publish.add_argument("--target", required=True, help="abfss://container@account.dfs.core.windows.net/path")
     publish.add_argument("--version", required=True, help="folder name, e.g. the build id")
-    publish.add_argument("--wheel", type=Path, help="the wheel to upload (default: the only dist/*.whl)")
-    publish.add_argument("--dist-dir", type=Path, default=Path("dist"), help="where to look for the wheel")
+    _wheel_options(publish, "the wheel to upload (default: the only dist/*.whl)", dist_help="where to look for the wheel")
     publish.add_argument("--deps", type=Path, help="the dependency archive (default: {dist-dir}/deps.zip)")
     publish.add_argument("--no-deps", action="store_true", help="publish without a dependency archive")
     publish.add_argument("--jobs-dir", type=Path, default=Path("jobs"))
@@ -65,6 +63,12 @@ def add_publish_parsers(subparsers: Any) -> None:
     _common(download, credential=True)
     download.set_defaults(handler=download_command)
 
+
+
+def _wheel_options(parser: argparse.ArgumentParser, wheel_help: str, *, dist_help: str | None = None) -> None:
+    """``--wheel`` and the ``--dist-dir`` it defaults from (``deps`` and ``publish``)."""
+    parser.add_argument("--wheel", type=Path, help=wheel_help)
+    parser.add_argument("--dist-dir", type=Path, default=Path("dist"), help=dist_help)
 
 
 def deps_command(args: argparse.Namespace) -> int:
