@@ -25,22 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from delta.exceptions import (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-    ProtocolChangedException,
-)
+from delta.exceptions import ConcurrentTransactionException
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField, StructType
-from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from medallion.delta_retry import RETRYABLE, with_retry  # re-exported: the commit helpers' retry policy
 from medallion.errors import RunError
 from medallion.session import session_conf
 
@@ -62,18 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Delta's write-conflict exceptions worth retrying. ``ConcurrentTransactionException`` is not among
-#: them: it means another run committed the same idempotent transaction, and a retry would be dropped.
-RETRYABLE: tuple[type[Exception], ...] = (
-    ConcurrentAppendException,
-    ConcurrentDeleteReadException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentWriteException,
-    MetadataChangedException,
-    ProtocolChangedException,
-    DeltaConcurrentModificationException,
-)
 
 _TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 _TXN_VERSION = "spark.databricks.delta.write.txnVersion"
@@ -373,29 +352,3 @@ def history_metadata(spark: SparkSession, path: str, *, limit: int | None = None
         meta = parse_metadata(info.get("userMetadata"))
         if meta:
             yield version, meta
-
-
-# --------------------------------------------------------------------------- retry
-
-
-def retrying(max_attempts: int = 3, wait_seconds: float = 1.0) -> Retrying:
-    """The retry policy for Delta commits: only :data:`RETRYABLE` conflicts, at most ``max_attempts``."""
-    return Retrying(
-        retry=retry_if_exception_type(RETRYABLE),
-        stop=stop_after_attempt(max_attempts),
-        wait=wait_exponential(multiplier=wait_seconds, max=30),
-        before_sleep=before_sleep_log(log, logging.WARNING),
-        reraise=True,
-    )
-
-
-def with_retry(fn: Callable[[], None], what: str, *, max_attempts: int = 3, wait_seconds: float = 1.0) -> None:
-    """Run one Delta commit, retrying Delta's write conflicts; raise :class:`RunError` when they persist."""
-    try:
-        for attempt in retrying(max_attempts, wait_seconds):
-            with attempt:
-                fn()
-    except ConcurrentTransactionException as err:
-        raise RunError(f"{what}: another run committed the same transaction concurrently") from err
-    except RETRYABLE as err:
-        raise RunError(f"{what}: write conflict persisted after {max_attempts} attempts ({type(err).__name__})") from err

@@ -9,7 +9,8 @@ One module per concern:
 * :mod:`medallion.azure.devops` - Azure DevOps logging commands (``##vso[...]``);
 * :mod:`medallion.azure.storage` - publish / download on ADLS Gen2;
 * :mod:`medallion.azure.bundle` - the dependency archive for the pool's platform;
-* :mod:`medallion.azure.commands` - the CLI subcommands.
+* :mod:`medallion.azure.commands` - the CLI subcommands (registered there; handlers in ``publish_commands``,
+  ``submit_commands``, ``gate``; shared options and helpers in ``cli_common``).
 
 Nothing here is imported by ``medallion run``: the Azure SDKs are optional (``pip install
 medallion[azure]``) and are imported inside the functions that need them.

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from medallion.azure import cli_common
 from medallion.azure.devops import ado_logissue
 from medallion.errors import ConfigError, MedallionError
 
@@ -89,9 +90,7 @@ def add_gate_parser(subparsers: Any, common: Any) -> None:
 
 def gate_command(args: argparse.Namespace) -> int:
     """Exit 0 either way (a blocked leg is skipped, not failed); 1 when the pool cannot be asked."""
-    from medallion.azure import commands
-
-    ado = commands._ado_enabled(args)
+    ado = cli_common._ado_enabled(args)
     try:
         after = [a for a in args.after.replace(" ", "").split(",") if a]
         unknown = sorted(set(after) - set(LAYERS))
@@ -99,17 +98,17 @@ def gate_command(args: argparse.Namespace) -> int:
             raise ConfigError(f"--after {unknown} not layers" if unknown else "no --build-id (BUILD_BUILDID)",
                               key="gate")
         wanted = required_batches(args.pipeline, args.layer, after, args.conf_dir)
-        reasons = blocked_by(commands._client(args), build_id=args.build_id, environment=args.environment,
+        reasons = blocked_by(cli_common._client(args), build_id=args.build_id, environment=args.environment,
                              wanted=wanted)
     except MedallionError as err:
-        return commands._fail(err, ado)
+        return cli_common._fail(err, ado)
     if not reasons:
-        commands._emit(f"{args.layer} of {args.pipeline}: every earlier batch of this run succeeded")
+        cli_common._emit(f"{args.layer} of {args.pipeline}: every earlier batch of this run succeeded")
         return 0
     message = f"{args.layer} of {args.pipeline} skipped: " + "; ".join(reasons)
     log.warning("%s", message)
     if ado:
-        commands._emit(ado_logissue("warning", message))
-        commands._emit("##vso[task.setvariable variable=skipSubmit]true")
-    commands._emit(message)
+        cli_common._emit(ado_logissue("warning", message))
+        cli_common._emit("##vso[task.setvariable variable=skipSubmit]true")
+    cli_common._emit(message)
     return 0

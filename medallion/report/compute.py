@@ -114,29 +114,20 @@ def flow(
         FlowNode(f"bronze/{bronze_table}", f"bronze/{bronze_table}", "bronze", status(bronze), 300, 100),
     ]
     edges = [
-        FlowEdge(
-            "landing", f"bronze/{bronze_table}", bronze.rows_in if bronze else 0,
-            _lines(f"{bronze.rows_in if bronze else 0:,} rows",
-                   f"{bronze.files_ingested} file(s)" if bronze else "",
-                   f"{bronze.rows_corrupt:,} corrupt" if bronze and bronze.rows_corrupt else ""),
-        )
+        _counted_edge("landing", f"bronze/{bronze_table}", bronze, "rows_in", "rows",
+                      f"{bronze.files_ingested} file(s)" if bronze else "",
+                      f"{bronze.rows_corrupt:,} corrupt" if bronze and bronze.rows_corrupt else ""),
     ]
     if silver_table is not None:
         nodes.append(FlowNode(f"silver/{silver_table}", f"silver/{silver_table}", "silver", status(silver), 600, 100))
         edges.append(
-            FlowEdge(
-                f"bronze/{bronze_table}", f"silver/{silver_table}", silver.rows_out if silver else 0,
-                _lines(f"{silver.rows_out if silver else 0:,} merged",
-                       f"{silver.rows_superseded:,} superseded" if silver and silver.rows_superseded else ""),
-            )
+            _counted_edge(f"bronze/{bronze_table}", f"silver/{silver_table}", silver, "rows_out", "merged",
+                          f"{silver.rows_superseded:,} superseded" if silver and silver.rows_superseded else "")
         )
         if dlq_table is not None:
             nodes.append(FlowNode(f"silver/{dlq_table}", f"dead letters\nsilver/{dlq_table}", "dead_letters", status(silver), 600, 210))
             edges.append(
-                FlowEdge(
-                    f"bronze/{bronze_table}", f"silver/{dlq_table}", silver.rows_quarantined if silver else 0,
-                    f"{silver.rows_quarantined if silver else 0:,} quarantined",
-                )
+                _counted_edge(f"bronze/{bronze_table}", f"silver/{dlq_table}", silver, "rows_quarantined", "quarantined")
             )
     per_table = (gold.details.get("tables") or {}) if gold else {}
     n = len(gold_tables)
@@ -154,6 +145,12 @@ def flow(
 
 def _lines(*parts: str) -> str:
     return "\n".join(p for p in parts if p)
+
+
+def _counted_edge(source: str, target: str, run: LayerRun | None, count: str, noun: str, *notes: str) -> FlowEdge:
+    """An edge carrying the run's ``count`` (0 when the layer never ran), labelled ``{n:,} {noun}`` and the notes."""
+    rows = getattr(run, count) if run else 0
+    return FlowEdge(source, target, rows, _lines(f"{rows:,} {noun}", *notes))
 
 
 # --------------------------------------------------------------------------- trends

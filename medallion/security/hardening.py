@@ -16,8 +16,8 @@ It cannot be off for the whole session: Delta's own table builder resolves ``del
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
 from pyspark.sql import SparkSession
 
@@ -98,17 +98,8 @@ def _masking_console(jvm: object) -> None:
     context.updateLoggers()
 
 
-@contextmanager
-def config_sql(spark: SparkSession) -> Iterator[None]:
+def config_sql(spark: SparkSession) -> AbstractContextManager[None]:
     """Analyse configuration SQL inside this block: :data:`CONFIG_SQL` set, the previous values restored after."""
-    previous = {key: spark.conf.get(key, None) for key in CONFIG_SQL}
-    try:
-        for key, value in CONFIG_SQL.items():
-            spark.conf.set(key, value)
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
+    from medallion.session import session_conf  # medallion.session imports this module
+
+    return session_conf(spark, CONFIG_SQL)

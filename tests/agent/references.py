@@ -6,7 +6,7 @@ an earlier step's output in the same job (``$(step.var)``). ``stageDependencies.
 name a stage the referencing stage depends on, a job there, a step there with that ``name:`` that sets that
 output; ``dependencies.J.result`` must name a job of the same stage that the referencing job depends on.
 Which outputs a step sets is read from the code it runs: ``ado_set_output("x")`` in the ``medallion``
-sub-command's function (medallion/azure/commands.py), reached from a bash script or from a PowerShell
+sub-command's function (any module of medallion/azure/), reached from a bash script or from a PowerShell
 script that wraps it.
 """
 from __future__ import annotations
@@ -45,9 +45,10 @@ def documented_groups(doc: Path) -> dict[str, dict[str, str]]:
 
 def command_outputs(repo: Path) -> dict[str, set[str]]:
     """``medallion <sub>`` -> the output variables it sets (from the ado_set_output calls in its function)."""
-    tree = ast.parse((repo / "medallion" / "azure" / "commands.py").read_text(encoding="utf-8"))
     out: dict[str, set[str]] = {}
-    for node in ast.walk(tree):
+    modules = sorted((repo / "medallion" / "azure").glob("*.py"))
+    nodes = [n for m in modules for n in ast.walk(ast.parse(m.read_text(encoding="utf-8")))]
+    for node in nodes:
         if isinstance(node, ast.FunctionDef) and node.name.endswith("_command"):
             names = {c.args[0].value for c in ast.walk(node) if isinstance(c, ast.Call)
                      and getattr(c.func, "id", "") == "ado_set_output" and isinstance(c.args[0], ast.Constant)}

@@ -199,11 +199,11 @@ def test_a_failed_dataset_blocks_only_its_own_later_layers_and_the_gold_that_rea
 
 
 def test_the_gate_command_sets_skip_submit_for_a_blocked_leg(monkeypatch, capsys) -> None:
-    from medallion.azure import commands
+    from medallion.azure import cli_common
     from tests.azure.helpers import run_cli
 
     pool = _Pool([_batch(1, "orders", "preflight", "success"), _batch(3, "orders", "bronze", "dead")])
-    monkeypatch.setattr(commands, "_client", lambda args: pool)
+    monkeypatch.setattr(cli_common, "_client", lambda args: pool)
     monkeypatch.setenv("BUILD_BUILDID", "4242")
     argv = ["gate", "--endpoint", "http://pool", "--pool", "p", "--layer", "silver", "--pipeline", "orders",
             "--env", "dev", "--after", "preflight,bronze", "--conf-dir", str(REPO / "conf"), "--ado"]

@@ -183,7 +183,7 @@ def test_a_handed_over_token_that_expires_mid_poll_is_reported_as_expired(livy, 
 def test_a_renewing_credential_outlives_short_tokens(livy, submit_env, monkeypatch, capsys) -> None:
     """Item 4: tokens of 3 s, a job of ~8 s: the credential is asked again before every request."""
     credential = FakeCredential(lifetime=3)
-    monkeypatch.setattr("medallion.azure.commands.build_credential", lambda *a, **k: credential)
+    monkeypatch.setattr("medallion.azure.cli_common.build_credential", lambda *a, **k: credential)
     root = lay_out_artifacts(livy.storage_root, "renew", {"bronze_job.py": SLOW_JOB.format(seconds=8)})
     refused = len(livy.refused)
     code = run_cli(_argv(livy, root, "bronze", "--no-ado", "--credential", "pipelines", "--poll-seconds", "1"))
@@ -234,7 +234,7 @@ def test_transient_poll_errors_are_tolerated_until_the_deadline(livy, submit_env
 
 def test_a_401_mid_poll_is_retried_with_a_fresh_token(livy, submit_env, monkeypatch, capsys) -> None:
     credential = FakeCredential()
-    monkeypatch.setattr("medallion.azure.commands.build_credential", lambda *a, **k: credential)
+    monkeypatch.setattr("medallion.azure.cli_common.build_credential", lambda *a, **k: credential)
     root = lay_out_artifacts(livy.storage_root, "blip", {"bronze_job.py": SLOW_JOB.format(seconds=3)})
     livy.inject(401, 1, method="GET", path="/batches/")
     code = run_cli(_argv(livy, root, "bronze", "--no-ado", "--credential", "pipelines"))
@@ -245,7 +245,7 @@ def test_a_401_mid_poll_is_retried_with_a_fresh_token(livy, submit_env, monkeypa
 def test_a_refused_token_mid_poll_cancels_the_batch(livy, submit_env, monkeypatch, capsys) -> None:
     """Item 5: before, a 401 while polling raised out of the loop and the batch ran on."""
     credential = FakeCredential()
-    monkeypatch.setattr("medallion.azure.commands.build_credential", lambda *a, **k: credential)
+    monkeypatch.setattr("medallion.azure.cli_common.build_credential", lambda *a, **k: credential)
     root = lay_out_artifacts(livy.storage_root, "revoked", {"bronze_job.py": SLOW_JOB.format(seconds=120)})
     livy.inject(401, 2, method="GET", path="/batches/")  # the poll and its retry with a renewed token
     code = run_cli(_argv(livy, root, "bronze", "--ado", "--credential", "pipelines"))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from medallion.azure import commands
+from medallion.azure import cli_common
 from medallion.azure.fabric import FABRIC_SCOPE, FabricLivyClient
 from medallion.azure.storage import collect_artifacts, publish_artifacts
 from tests.azure.helpers import WHEEL, FakeCredential, lay_out_artifacts, make_token, run_cli
@@ -70,7 +70,7 @@ def fabric(tmp_path_factory: pytest.TempPathFactory):
 def credential(monkeypatch: pytest.MonkeyPatch) -> FakeCredential:
     """The CLI's credential: tokens for whatever scope it asks (a wrong scope gives a wrong audience)."""
     issued = FakeCredential()
-    monkeypatch.setattr(commands, "build_credential", lambda kind, token_env=None: issued)
+    monkeypatch.setattr(cli_common, "build_credential", lambda kind, token_env=None: issued)
     monkeypatch.delenv("TF_BUILD", raising=False)
     return issued
 
@@ -170,7 +170,7 @@ def test_medallion_cancel_deletes_a_running_fabric_batch(fabric, credential, cap
 
 def test_a_token_for_another_audience_is_refused_and_named(fabric, monkeypatch, capsys, caplog) -> None:
     synapse_token = make_token(audience="https://dev.azuresynapse.net")
-    monkeypatch.setenv(commands.FABRIC_TOKEN_ENV, synapse_token)
+    monkeypatch.setenv(cli_common.FABRIC_TOKEN_ENV, synapse_token)
     monkeypatch.delenv("SYSTEM_ACCESSTOKEN", raising=False)
     monkeypatch.delenv("TF_BUILD", raising=False)
     before = len(fabric.batches)

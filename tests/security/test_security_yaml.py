@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from medallion.config import load_pipeline
-from medallion.config.model import MAX_CONFIG_BYTES
+from medallion.config.loading import MAX_CONFIG_BYTES
 from medallion.errors import ConfigError
 
 ALIAS_BOMB = "\n".join(
