@@ -37,7 +37,7 @@ def layer_started(spark: SparkSession | None, env: EnvConfig, pipeline: Pipeline
     """Before a layer (or DLQ replay) runs: OpenLineage START."""
     if env.lineage is None:
         return
-    from medallion import lineage
+    from medallion.observe import lineage
 
     record = RunRecord(run.run_id, pipeline.dataset, env.name, layer, "", Status.SUCCEEDED, started_at=run.now)
     lineage.layer_started(spark, env, pipeline, record)
@@ -47,7 +47,7 @@ def layer_ended(spark: SparkSession | None, env: EnvConfig, pipeline: PipelineCo
     """After a layer run's record is written: OpenLineage COMPLETE or FAIL."""
     if env.lineage is None:
         return
-    from medallion import lineage
+    from medallion.observe import lineage
 
     lineage.layer_ended(spark, env, pipeline, record)
 
