@@ -2,8 +2,6 @@
 retried on 5xx, never failing a run, with secrets and webhook URLs kept out of messages and logs."""
 from __future__ import annotations
 
-import json
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 from http_receiver import closed_port_url, receiver
+from sample_project import run_json, sample_project
 
 from medallion.audit.outcome import LayerOutcome, Status
 from medallion.audit.run_log import RunRecord
-from medallion.cli import main
 from medallion.config import EnvConfig
 from medallion.config.observe import NotifyTarget
 from medallion.observe.alerts import Finding, notify_run
@@ -95,20 +93,12 @@ def test_notify_is_validated() -> None:
 # --------------------------------------------------------------------------- a real run
 
 
-def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notify: list[dict[str, Any]]) -> Path:
-    shutil.copytree(ROOT / "conf", tmp_path / "conf", dirs_exist_ok=True)
-    if not (tmp_path / "data").exists():
-        shutil.copytree(ROOT / "data" / "landing" / "orders", tmp_path / "data" / "landing" / "orders")
-    env = yaml.safe_load((tmp_path / "conf/env/local.yaml").read_text())
-    env["notify"] = notify
-    (tmp_path / "conf/env/local.yaml").write_text(yaml.safe_dump(env))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notify: Any) -> Path:
+    return sample_project(tmp_path, monkeypatch, notify=notify)
 
 
-def _run(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict[str, Any]]:
-    rc = main(["run", "--pipeline", "conf/pipelines/orders.yaml", "--env", "local", "--output", "json", *extra])
-    return rc, json.loads(capsys.readouterr().out.strip())
+_run = run_json
+
 
 
 @pytest.mark.e2e

@@ -4,15 +4,14 @@ sends FAIL; an unreachable lineage endpoint never fails a run."""
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from http_receiver import closed_port_url, receiver
 from openlineage_schema import validate_event
+from sample_project import run_json, sample_project
 
 from medallion.cli import main
 from medallion.config import EnvConfig
@@ -70,19 +69,12 @@ def test_lineage_is_off_by_default_and_one_section_turns_it_on() -> None:
 # --------------------------------------------------------------------------- a real run
 
 
-def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lineage: dict[str, Any]) -> Path:
-    shutil.copytree(ROOT / "conf", tmp_path / "conf")
-    shutil.copytree(ROOT / "data" / "landing" / "orders", tmp_path / "data" / "landing" / "orders")
-    env = yaml.safe_load((tmp_path / "conf/env/local.yaml").read_text())
-    env["lineage"] = lineage
-    (tmp_path / "conf/env/local.yaml").write_text(yaml.safe_dump(env))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lineage: Any) -> Path:
+    return sample_project(tmp_path, monkeypatch, lineage=lineage)
 
 
-def _run(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict[str, Any]]:
-    rc = main(["run", "--pipeline", "conf/pipelines/orders.yaml", "--env", "local", "--output", "json", *extra])
-    return rc, json.loads(capsys.readouterr().out.strip())
+_run = run_json
+
 
 
 def _by_layer(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
