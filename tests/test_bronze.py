@@ -180,7 +180,7 @@ KILLER = textwrap.dedent(
     import os, signal, sys, time
     from datetime import datetime, timezone
     from pyspark.sql import functions as F
-    from medallion.bronze.layer import layer as bronze
+    from medallion.bronze import layer as bronze
     from medallion.config import EnvConfig, PipelineConfig
     from medallion.audit.outcome import RunContext
     from medallion.session import get_spark
