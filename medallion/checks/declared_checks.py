@@ -33,8 +33,8 @@ from medallion.clock import as_utc
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.config.gold import TableCheck
 from medallion.delta_table import append_shared, latest_version
-from medallion.errors import ConfigError, RunError
-from medallion.sql import column, error_summary, rows_frame
+from medallion.errors import ConfigError, RunError, error_summary
+from medallion.sql import column, rows_frame
 
 __all__ = [
     "CheckRecord",
