@@ -158,7 +158,7 @@ def run_pipeline(
     A failed layer is logged with its error and partial counts, and the layers after it do not run.
     """
     report = RunReport(run_id or new_run_id(clock()), pipeline.dataset, env.name)
-    with RunLogBuffer(spark, env.audit_path) as run_log:
+    with RunLogBuffer(spark, env.run_log_path) as run_log:
         for name in layers:
             record = run_layer(spark, env, pipeline, name, report.run_id, clock, run_log=run_log)
             report.results.append(record)
@@ -291,7 +291,7 @@ def run_project(
         if record.status in (Status.FAILED, Status.BLOCKED):
             failed.add((name, p.dataset))
 
-    with RunLogBuffer(spark, env.audit_path) as run_log:
+    with RunLogBuffer(spark, env.run_log_path) as run_log:
         for name in ("bronze", "silver"):
             for p in project.pipelines:
                 if name in layers_for(p.config, layer):

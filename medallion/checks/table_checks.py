@@ -102,7 +102,7 @@ def run_checks(
             silver_rows = _count(spark, silver_path) if DeltaTable.isDeltaTable(spark, silver_path) else None
 
     if runs is None:
-        results.append(CheckResult("run_log", False, f"no run log at {env.audit_path}"))
+        results.append(CheckResult("run_log", False, f"no run log at {env.run_log_path}"))
     else:
         results.extend(_latest_runs(pipeline, runs, ran))
         if bronze_rows is not None:
@@ -198,7 +198,7 @@ def _run_log_summary(spark: SparkSession, env: EnvConfig, pipeline: PipelineConf
     tables: dict[str, list[str] | None] = {"bronze": [pipeline.bronze.table], "gold": None}
     if pipeline.silver is not None:
         tables["silver"] = [pipeline.silver.table]
-    return layer_summaries(spark, env.audit_path, pipeline=pipeline.dataset, tables=tables)
+    return layer_summaries(spark, env.run_log_path, pipeline=pipeline.dataset, tables=tables)
 
 
 def _latest_runs(pipeline: PipelineConfig, runs: dict[str, LayerSummary], ran: set[str]) -> list[CheckResult]:

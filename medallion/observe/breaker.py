@@ -123,7 +123,7 @@ def breaker_states(
         return {p.dataset: BreakerState(p.dataset) for p in pipelines}
     limit = config.open_after_failures
     states = {p.dataset: BreakerState(p.dataset, 0, limit) for p in pipelines}
-    runs = _runs(spark, env.audit_path, [p.dataset for p in pipelines])
+    runs = _runs(spark, env.run_log_path, [p.dataset for p in pipelines])
     for p in pipelines:
         states[p.dataset] = _count(p.dataset, fingerprint(p), runs.get(p.dataset, []), limit)
     return states
@@ -195,7 +195,7 @@ def resume(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> Bre
         outcome, context=RunContext(new_run_id(now), now), pipeline=pipeline.dataset, environment=env.name,
         layer=RESUME_LAYER, table="circuit_breaker", ended_at=now, fingerprint=fingerprint(pipeline),
     )
-    write_run_log(spark, env.audit_path, [record])
+    write_run_log(spark, env.run_log_path, [record])
     log.info("%s: circuit breaker resumed (%s)", pipeline.dataset, state.summary())
     return state
 

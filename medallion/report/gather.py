@@ -270,8 +270,8 @@ def build_report(
     """
     from medallion.report.lake_gather import lake_views
 
-    has_log = _is_delta(spark, env.audit_path)
-    by_pipeline = read_runs(spark, env.audit_path, [p.dataset for p in pipelines], last=runs)
+    has_log = _is_delta(spark, env.run_log_path)
+    by_pipeline = read_runs(spark, env.run_log_path, [p.dataset for p in pipelines], last=runs)
     now = now or utc_now()
     lake = lake_views(spark, env, pipelines, now=now)
     datasets = []

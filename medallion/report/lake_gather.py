@@ -89,10 +89,10 @@ def silver_changed_at(spark: SparkSession, path: str) -> datetime | None:
     return _ms(_snapshot(spark, path).timestamp())
 
 
-def last_work(spark: SparkSession, audit_path: str, pipelines: Sequence[str]) -> dict[str, dict[str, LayerRun]]:
+def last_work(spark: SparkSession, run_log_path: str, pipelines: Sequence[str]) -> dict[str, dict[str, LayerRun]]:
     """Per pipeline and layer, the latest run-log record that ``succeeded`` (committed something)."""
     out: dict[str, dict[str, LayerRun]] = {p: {} for p in pipelines}
-    runs = read_run_log(spark, audit_path) if pipelines else None
+    runs = read_run_log(spark, run_log_path) if pipelines else None
     if runs is None:
         return out
     newest = Window.partitionBy(RUN.pipeline, RUN.layer).orderBy(F.col(RUN.started_at).desc(), F.col(RUN.run_id).desc())
@@ -144,7 +144,7 @@ def lake_views(
 ) -> dict[str, LakeView]:
     """The lake's state of each pipeline (see :mod:`medallion.report.lake`)."""
     names = [p.dataset for p in pipelines]
-    work = last_work(spark, env.audit_path, names)
+    work = last_work(spark, env.run_log_path, names)
     breakers = breaker_states(spark, env, pipelines) if env.circuit_breaker is not None else {}
     out = {}
     for p in pipelines:
