@@ -1,11 +1,18 @@
-"""The package's one exception hierarchy, and an error chain told in one line.
+"""The package's one exception hierarchy, and the one home of error text (an error told in a line).
 
 Every error a user can cause derives from :class:`MedallionError`; the CLI maps them to exit codes:
 ``ConfigError`` -> 2 (bad usage or configuration, reported before any write), everything else -> 1.
-:func:`first_cause` is what the CLI prints for a failure: the first thing that went wrong.
+
+Error text, each for one use:
+
+- :func:`first_cause`: what the CLI prints for a failure, the first thing that went wrong in a chain;
+- :func:`error_summary`: the first line(s) of a (Spark) error, for messages that name a key or file;
+- :func:`deepest_java_cause`: the deepest Java ``Caused by:`` of an error's text (why a file is unreadable);
+- :func:`truncated_text`: an error's whole text, cut at a limit (the run log's ``error``).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = [
@@ -15,6 +22,9 @@ __all__ = [
     "ExpectationFailed",
     "SourceError",
     "first_cause",
+    "error_summary",
+    "deepest_java_cause",
+    "truncated_text",
 ]
 
 
@@ -97,3 +107,27 @@ def _java_root(err: BaseException) -> str | None:
         return str(java.toString())
     except Exception:  # the JVM is gone: fall back to the Python text
         return None
+
+
+def error_summary(err: BaseException, *, lines: int = 1, limit: int = 500) -> str:
+    """The first line(s) of a (py4j-captured) Spark error, for messages that name a key or file."""
+    text = str(getattr(err, "desc", None) or err).strip()
+    kept = [line.strip() for line in text.splitlines() if line.strip()][:lines]
+    return " ".join(kept)[:limit] if kept else type(err).__name__
+
+
+def deepest_java_cause(err: BaseException, *, limit: int = 500) -> str:
+    """The deepest Java cause in an error's text, e.g. ``java.io.EOFException: Unexpected end of input
+    stream``; the error's first line when it names none."""
+    text = str(err)
+    causes = re.findall(r"Caused by: ([\w.$]+(?:Exception|Error)[^\n]*)", text)
+    if causes:
+        return causes[-1].strip()[:limit]
+    first = [line.strip() for line in text.splitlines() if line.strip()]
+    return (first[0] if first else type(err).__name__)[:limit]
+
+
+def truncated_text(err: BaseException, limit: int = 2000) -> str:
+    """An error's whole text, cut at ``limit`` characters (marked `` …`` when cut)."""
+    text = str(err)
+    return text if len(text) <= limit else text[:limit] + " …"

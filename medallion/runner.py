@@ -25,7 +25,7 @@ from medallion.audit.outcome import LayerOutcome, RunContext, Status
 from medallion.audit.run_log import RunRecord, write_run_log
 from medallion.clock import new_run_id, utc_now
 from medallion.config import EnvConfig, PipelineConfig
-from medallion.errors import MedallionError
+from medallion.errors import MedallionError, truncated_text
 from medallion.layers import REGISTRY, layers_for
 from medallion.observe.breaker import fingerprint
 from medallion.project import PipelineFile, Project
@@ -158,7 +158,7 @@ def run_pipeline(
     A failed layer is logged with its error and partial counts, and the layers after it do not run.
     """
     report = RunReport(run_id or new_run_id(clock()), pipeline.dataset, env.name)
-    with RunLogBuffer(spark, env.audit_path) as run_log:
+    with RunLogBuffer(spark, env.run_log_path) as run_log:
         for name in layers:
             record = run_layer(spark, env, pipeline, name, report.run_id, clock, run_log=run_log)
             report.results.append(record)
@@ -185,7 +185,7 @@ def run_layer(
         outcome, error = err.partial or LayerOutcome(), str(err)
         log.error("%s %s failed: %s", pipeline.dataset, name, err)
     except Exception as err:  # Spark/Delta/IO errors: record them, then stop
-        outcome, error = LayerOutcome(), f"{type(err).__name__}: {_short(err)}"
+        outcome, error = LayerOutcome(), f"{type(err).__name__}: {truncated_text(err)}"
         log.exception("%s %s failed", pipeline.dataset, name)
     else:
         log.info("%s %s %s: in=%d out=%d", pipeline.dataset, name, outcome.status, outcome.rows_in, outcome.rows_out)
@@ -217,11 +217,6 @@ def blocked_layer(
     )
     run_log.add(record)
     return record
-
-
-def _short(err: Exception, limit: int = 2000) -> str:
-    text = str(err)
-    return text if len(text) <= limit else text[:limit] + " …"
 
 
 @dataclass
@@ -296,7 +291,7 @@ def run_project(
         if record.status in (Status.FAILED, Status.BLOCKED):
             failed.add((name, p.dataset))
 
-    with RunLogBuffer(spark, env.audit_path) as run_log:
+    with RunLogBuffer(spark, env.run_log_path) as run_log:
         for name in ("bronze", "silver"):
             for p in project.pipelines:
                 if name in layers_for(p.config, layer):

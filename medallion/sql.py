@@ -1,5 +1,4 @@
-"""Small Spark helpers shared by every layer: quoted identifiers, readable Spark errors, DataFrames of
-driver-side rows and driver-side values as JSON (what configuration SQL may do is :mod:`medallion.security.sql_safety`).
+"""Small Spark helpers shared by every layer: quoted identifiers, DataFrames of driver-side rows and driver-side values as JSON (what configuration SQL may do is :mod:`medallion.security.sql_safety`).
 
 Names from configuration or from source files never reach Spark unquoted, and SQL is never built by
 concatenating them: a column is referenced through :func:`column`, which quotes it.
@@ -16,7 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType, _parse_datatype_string
 
-__all__ = ["quote_identifier", "column", "error_summary", "rows_frame", "jsonable"]
+__all__ = ["quote_identifier", "column", "rows_frame", "jsonable"]
 
 
 def quote_identifier(name: str) -> str:
@@ -34,13 +33,6 @@ def quote_identifier(name: str) -> str:
 def column(name: str) -> Column:
     """``F.col`` of a name taken literally (dots, spaces and backticks included)."""
     return F.col(quote_identifier(name))
-
-
-def error_summary(err: BaseException, *, lines: int = 1, limit: int = 500) -> str:
-    """The first line(s) of a (py4j-captured) Spark error, for messages that name a key or file."""
-    text = str(getattr(err, "desc", None) or err).strip()
-    kept = [line.strip() for line in text.splitlines() if line.strip()][:lines]
-    return " ".join(kept)[:limit] if kept else type(err).__name__
 
 
 #: Above this many rows, :func:`rows_frame` ships them as an RDD: a plan of literals grows with them.

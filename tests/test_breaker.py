@@ -130,8 +130,8 @@ def test_an_old_run_log_without_the_fingerprint_column_is_read_and_extended(spar
     # the run log as medallion wrote it before the breaker: the same columns but `fingerprint`
     old_schema = ", ".join(c for c in RUN_LOG_SCHEMA.split(", ") if not c.startswith("`fingerprint`"))
     old_rows = [tuple(v for k, v in zip(_names(RUN_LOG_SCHEMA), r.row(), strict=True) if k != "fingerprint") for r in failed]
-    rows_frame(spark, old_rows, old_schema).write.format("delta").save(env.audit_path)
-    assert "fingerprint" not in read_run_log(spark, env.audit_path).columns
+    rows_frame(spark, old_rows, old_schema).write.format("delta").save(env.run_log_path)
+    assert "fingerprint" not in read_run_log(spark, env.run_log_path).columns
 
     # failures without a fingerprint do not count (they may predate any change): the breaker stays closed
     assert breaker_states(spark, env, [pipeline])["orders"] == BreakerState("orders", 0, 1)
@@ -139,12 +139,12 @@ def test_an_old_run_log_without_the_fingerprint_column_is_read_and_extended(spar
     new = RunRecord.of(LayerOutcome(), context=RunContext("r3", now.replace(hour=3)), pipeline="orders",
                        environment="t", layer="silver", table="orders", ended_at=now.replace(hour=3), error="bang",
                        fingerprint=fingerprint(pipeline))
-    write_run_log(spark, env.audit_path, [new])
-    runs = read_run_log(spark, env.audit_path)
+    write_run_log(spark, env.run_log_path, [new])
+    runs = read_run_log(spark, env.run_log_path)
     assert "fingerprint" in runs.columns and runs.count() == 3
     state = breaker_states(spark, env, [pipeline])["orders"]
     assert (state.open, state.failures, state.last_failed_run, state.last_error) == (True, 1, "r3", "bang")
-    summary = layer_summaries(spark, env.audit_path, pipeline="orders", tables={"silver": None})
+    summary = layer_summaries(spark, env.run_log_path, pipeline="orders", tables={"silver": None})
     assert summary is not None and summary["silver"].latest["run_id"] == "r3"
     assert summary["silver"].latest["status"] == str(Status.FAILED)
 
@@ -194,7 +194,7 @@ def test_run_all_blocks_an_open_dataset_and_only_what_reads_it(
     env, orders = load_env(env_file), load_pipeline(tmp_path / "conf/pipelines/orders.yaml")
     # orders' last two runs failed (with its current pipeline file): its breaker is open
     at = __import__("datetime").datetime(2026, 11, 1, 6, 0)
-    write_run_log(spark, env.audit_path, [
+    write_run_log(spark, env.run_log_path, [
         RunRecord.of(LayerOutcome(), context=RunContext(f"f{i}", at.replace(hour=i)), pipeline="orders",
                      environment="local", layer="bronze", table="orders", ended_at=at.replace(hour=i),
                      error="SourceError: landing unreachable", fingerprint=fingerprint(orders))
@@ -210,7 +210,7 @@ def test_run_all_blocks_an_open_dataset_and_only_what_reads_it(
     assert (customers["bronze"]["status"], customers["silver"]["status"]) == ("succeeded", "succeeded")
     assert customers["gold"]["status"] == "blocked"  # its SQL reads {silver.orders}
     assert not (tmp_path / ".lakehouse/bronze/orders").exists()
-    runs = read_run_log(spark, env.audit_path)
+    runs = read_run_log(spark, env.run_log_path)
     why = runs.where("pipeline = 'orders' and run_id = '{}'".format(out["run_id"])).select("details").first()["details"]
     assert "circuit breaker open (2 failed runs; `medallion resume`)" in why
     # blocked runs neither count nor reset: the breaker is still open at 2

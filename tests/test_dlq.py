@@ -110,7 +110,7 @@ def test_replay_after_a_rule_fix_dry_run_twice_discard_and_inspect(spark, env, n
         ("6", "replayed", ("known_status",), "replay-1"),
         ("6", "replayed", ("known_status",), "replay-1"),
     ]
-    logged = read_run_log(spark, env.audit_path).where(F.col("layer") == LAYER).collect()
+    logged = read_run_log(spark, env.run_log_path).where(F.col("layer") == LAYER).collect()
     assert [(r.rows_in, r.rows_out, r.rows_superseded, r.rows_quarantined, r.status) for r in logged] == [
         (6, 2, 2, 2, "succeeded")]
 

@@ -239,7 +239,7 @@ def test_zorder_is_skipped_where_it_cannot_pay_and_the_run_log_says_why(
     assert "OPTIMIZE" not in [h.operation for h in _history(spark, gold_path)]
     expected = _silver(spark, env).transform(gold_transform(GoldTable(**DAILY)))
     assert_df_equality(_gold(spark, env, "daily_revenue"), expected, ignore_row_order=True, ignore_nullable=True)
-    run_log = read_run_log(spark, env.audit_path)
+    run_log = read_run_log(spark, env.run_log_path)
     assert run_log is not None
     logged = json.loads(run_log.where("layer = 'gold'").first()["details"])
     assert logged["tables"]["daily_revenue"]["zorder"] == daily["zorder"]

@@ -70,7 +70,7 @@ def test_checks_pass_after_a_run_and_catch_each_breakage(spark: SparkSession, en
     crashed = RunRecord(run_id="later-run", pipeline="orders", environment=env.name, layer="silver", table="orders",
                         status=Status.FAILED, started_at=later, ended_at=later, duration_seconds=0.0, error="boom",
                         outcome=LayerOutcome(rows_in=7, rows_quarantined=7))
-    write_run_log(spark, env.audit_path, [crashed])
+    write_run_log(spark, env.run_log_path, [crashed])
 
     broken = failed(run_checks(spark, env, PIPELINE))
     assert set(broken) == {

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from medallion.audit.outcome import COUNT_FIELDS, LayerOutcome, RunContext, Status
@@ -21,7 +22,7 @@ from medallion.logs import mask_secrets
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["RunRecord", "LayerSummary", "RUN_LOG_SCHEMA", "write_run_log", "read_run_log", "layer_summaries"]
+__all__ = ["RunRecord", "LayerSummary", "RUN_LOG_SCHEMA", "RUN_LOG_COLUMNS", "write_run_log", "read_run_log", "layer_summaries"]
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ class RunRecord:
 _SQL_TYPES = {"str": "STRING", "int": "BIGINT", "float": "DOUBLE", "datetime": "TIMESTAMP", "Status": "STRING"}
 
 
-def _schema() -> str:
+def _columns() -> list[tuple[str, str]]:
+    """The run log's ``(column, SQL type)`` pairs, in table order."""
     def sql(f: Field[Any]) -> str:
         return f.metadata.get("sql") or _SQL_TYPES[str(f.type).split(" |")[0]]
 
@@ -117,11 +119,15 @@ def _schema() -> str:
         else:
             columns.append((f.name, sql(f)))
     columns.append(("details", "STRING"))  # the outcome's details, as JSON text
-    return ", ".join(f"`{name}` {kind}" for name, kind in columns)
+    return columns
 
 
-RUN_LOG_SCHEMA = _schema()
+RUN_LOG_SCHEMA = ", ".join(f"`{name}` {kind}" for name, kind in _columns())
 """The run log's DDL schema, derived from :class:`RunRecord` and :class:`~medallion.audit.outcome.LayerOutcome`."""
+
+RUN_LOG_COLUMNS = SimpleNamespace(**{name: name for name, _ in _columns()})
+"""The run log's column names as attributes (``RUN_LOG_COLUMNS.started_at``): readers elsewhere spell a
+column through this namespace, derived from :class:`RunRecord`, never as a string literal."""
 
 
 def write_run_log(spark: SparkSession, path: str, records: list[RunRecord]) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from types import SimpleNamespace
 from urllib.parse import unquote
 
 from pyspark.sql import SparkSession
@@ -39,7 +40,7 @@ from medallion.clock import as_utc
 from medallion.columns import SOURCE_FILE
 from medallion.sql import rows_frame
 
-__all__ = ["FileStatus", "FileEntry", "FileLog", "SCHEMA", "normal_path"]
+__all__ = ["FileStatus", "FileEntry", "FileLog", "SCHEMA", "FILE_LOG_COLUMNS", "normal_path"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ SCHEMA = (
     "bronze_table STRING, path STRING, size BIGINT, modified_ms BIGINT, status STRING, error STRING, "
     "bronze_version BIGINT, phase INT, run_id STRING, recorded_at TIMESTAMP"
 )
+FILE_LOG_COLUMNS = SimpleNamespace(**{c.split()[0]: c.split()[0] for c in SCHEMA.split(", ")})
+"""The file record's column names as attributes (``FILE_LOG_COLUMNS.bronze_table``), derived from
+:data:`SCHEMA`: readers elsewhere spell a column through this namespace, never as a string literal."""
 _COMPACT_EVERY = 64  # commits between compactions of the log (each append adds one small file)
 
 

@@ -38,9 +38,10 @@ from pyspark.sql.types import ArrayType, MapType, StringType, StructField, Struc
 
 from medallion.bronze.landing_json import known_keys, parse_known
 from medallion.bronze.source_names import SOURCE_NAME_KEY, assign_names
-from medallion.bronze.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
+from medallion.bronze.unreadable import UnreadableFileError, find_unreadable, unreadable_file
 from medallion.columns import BRONZE_AUDIT, CORRUPT_BYTES, CORRUPT_RECORD, SOURCE_FILE
 from medallion.config import SourceConfig
+from medallion.errors import deepest_java_cause
 from medallion.sql import column
 
 __all__ = ["Landed", "read_files"]
@@ -106,7 +107,7 @@ def read_files(
         path = unreadable_file(err, paths) or find_unreadable(spark, source, err, paths)
         if path is None:
             raise
-        raise UnreadableFileError(path, read_error_reason(err)) from err
+        raise UnreadableFileError(path, deepest_java_cause(err)) from err
     if CORRUPT_RECORD not in landed.frame.columns:
         landed.frame = landed.frame.withColumn(CORRUPT_RECORD, F.lit(None).cast("string"))
     return landed
@@ -321,7 +322,7 @@ def _first_record(spark: SparkSession, path: str, delimiter: str, quote: str, en
         finally:
             stream.close()
     except Exception as err:
-        raise UnreadableFileError(path, read_error_reason(err)) from err
+        raise UnreadableFileError(path, deepest_java_cause(err)) from err
     text = head.decode(encoding or "utf-8", errors="replace").lstrip("\ufeff")
     if not text.strip():
         return None

@@ -31,7 +31,7 @@ from medallion.bronze.landing import Landed, read_files
 from medallion.bronze.landing_json import shape_changed
 from medallion.bronze.listing import LandingFile, list_files
 from medallion.bronze.source_names import recorded_sources
-from medallion.bronze.unreadable import UnreadableFileError, find_unreadable, read_error_reason, unreadable_file
+from medallion.bronze.unreadable import UnreadableFileError, find_unreadable, unreadable_file
 from medallion.clock import as_utc
 from medallion.columns import (
     BRONZE_AUDIT,
@@ -46,7 +46,7 @@ from medallion.columns import (
 )
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.delta_table import Commit, CommitTag, append_idempotent, latest_version
-from medallion.errors import SourceError
+from medallion.errors import SourceError, deepest_java_cause
 from medallion.session import session_conf
 from medallion.sql import column
 
@@ -203,7 +203,7 @@ def run_bronze(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, ru
                 )
                 if bad is None:
                     raise
-                reason = err.reason if isinstance(err, UnreadableFileError) else read_error_reason(err)
+                reason = err.reason if isinstance(err, UnreadableFileError) else deepest_java_cause(err)
                 bad_file = next(f for f in pending if f.path == bad)
                 log.warning("bronze %s: quarantined unreadable file %s (%s)", pipeline.bronze.table, bad, reason)
                 unreadable.append(FileEntry(bad_file.path, bad_file.size, bad_file.modified_ms, FileStatus.UNREADABLE, reason))

@@ -3,7 +3,7 @@
 Spark names the file in some read errors and not in others (a failure in the middle of a compressed
 stream is not wrapped with its path): :func:`unreadable_file` reads the name from the error when it is
 there, :func:`find_unreadable` finds the file by bisection when it is not, and
-:func:`read_error_reason` gives the deepest Java cause for the file record.
+:func:`medallion.errors.deepest_java_cause` gives the deepest Java cause for the file record.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from medallion.config import SourceConfig
 from medallion.errors import SourceError
 
-__all__ = ["UnreadableFileError", "unreadable_file", "find_unreadable", "read_error_reason"]
+__all__ = ["UnreadableFileError", "unreadable_file", "find_unreadable"]
 
 
 class UnreadableFileError(SourceError):
@@ -91,12 +91,3 @@ def _unreadable(spark: SparkSession, source: SourceConfig, paths: Sequence[str])
         return True
     return False
 
-
-def read_error_reason(err: BaseException) -> str:
-    """The deepest Java cause of a read error, e.g. ``java.io.EOFException: Unexpected end of input stream``."""
-    text = str(err)
-    causes = re.findall(r"Caused by: ([\w.$]+(?:Exception|Error)[^\n]*)", text)
-    if causes:
-        return causes[-1].strip()[:500]
-    first = [line.strip() for line in text.splitlines() if line.strip()]
-    return (first[0] if first else type(err).__name__)[:500]

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -32,12 +33,13 @@ from medallion.clock import as_utc
 from medallion.config import EnvConfig, PipelineConfig
 from medallion.config.gold import TableCheck
 from medallion.delta_table import append_shared, latest_version
-from medallion.errors import ConfigError, RunError
-from medallion.sql import column, error_summary, rows_frame
+from medallion.errors import ConfigError, RunError, error_summary
+from medallion.sql import column, rows_frame
 
 __all__ = [
     "CheckRecord",
     "CHECKS_SCHEMA",
+    "CHECK_COLUMNS",
     "ChecksFailed",
     "check_aggregates",
     "run_checks",
@@ -80,6 +82,9 @@ class CheckRecord:
 _SQL_TYPES = {"str": "STRING", "bool": "BOOLEAN", "datetime": "TIMESTAMP", "str | None": "STRING"}
 CHECKS_SCHEMA = ", ".join(f"`{f.name}` {_SQL_TYPES[str(f.type)]}" for f in fields(CheckRecord))
 """The DDL schema of ``_audit/checks``, derived from :class:`CheckRecord`."""
+CHECK_COLUMNS = SimpleNamespace(**{f.name: f.name for f in fields(CheckRecord)})
+"""The check history's column names as attributes (``CHECK_COLUMNS.passed``), derived from
+:class:`CheckRecord`: readers elsewhere spell a column through this namespace, never as a literal."""
 
 
 class ChecksFailed(RunError):

@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 
 from medallion.audit.accounting import accounting_identity
 from medallion.audit.outcome import Status
+from medallion.audit.run_log import RUN_LOG_COLUMNS as RUN
 from medallion.audit.run_log import LayerSummary, layer_summaries
 from medallion.columns import FAILED_RULES, VALID_FROM
 from medallion.config import EnvConfig, PipelineConfig
@@ -101,7 +102,7 @@ def run_checks(
             silver_rows = _count(spark, silver_path) if DeltaTable.isDeltaTable(spark, silver_path) else None
 
     if runs is None:
-        results.append(CheckResult("run_log", False, f"no run log at {env.audit_path}"))
+        results.append(CheckResult("run_log", False, f"no run log at {env.run_log_path}"))
     else:
         results.extend(_latest_runs(pipeline, runs, ran))
         if bronze_rows is not None:
@@ -197,7 +198,7 @@ def _run_log_summary(spark: SparkSession, env: EnvConfig, pipeline: PipelineConf
     tables: dict[str, list[str] | None] = {"bronze": [pipeline.bronze.table], "gold": None}
     if pipeline.silver is not None:
         tables["silver"] = [pipeline.silver.table]
-    return layer_summaries(spark, env.audit_path, pipeline=pipeline.dataset, tables=tables)
+    return layer_summaries(spark, env.run_log_path, pipeline=pipeline.dataset, tables=tables)
 
 
 def _latest_runs(pipeline: PipelineConfig, runs: dict[str, LayerSummary], ran: set[str]) -> list[CheckResult]:
@@ -208,11 +209,11 @@ def _latest_runs(pipeline: PipelineConfig, runs: dict[str, LayerSummary], ran: s
             out.append(CheckResult(name, False, f"the run log has no {layer} record for pipeline {pipeline.dataset}"))
             continue
         r = runs[layer].latest
-        if r["status"] == Status.FAILED:
-            out.append(CheckResult(name, False, f"run {r['run_id']} failed: {r['error'] or 'no error recorded'}"))
+        if r[RUN.status] == Status.FAILED:
+            out.append(CheckResult(name, False, f"run {r[RUN.run_id]} failed: {r[RUN.error] or 'no error recorded'}"))
             continue
-        identity = accounting_identity(layer, r["status"], r)
-        out.append(CheckResult(name, identity.holds, f"run {r['run_id']} {r['status']}: {identity.formula}"))
+        identity = accounting_identity(layer, r[RUN.status], r)
+        out.append(CheckResult(name, identity.holds, f"run {r[RUN.run_id]} {r[RUN.status]}: {identity.formula}"))
     return out
 
 

@@ -120,7 +120,7 @@ class EnvConfig(ConfigModel):
         return join_path(self.lakehouse_root, layer, table)
 
     @property
-    def audit_path(self) -> str:
+    def run_log_path(self) -> str:
         """The run log table: ``{lakehouse_root}/_audit/runs``."""
         return join_path(self.lakehouse_root, "_audit", "runs")
 

@@ -15,13 +15,12 @@ from pyspark.sql import SparkSession
 
 from medallion.config import PipelineConfig
 from medallion.config.gold import GoldTable
-from medallion.errors import ConfigError
+from medallion.errors import ConfigError, error_summary
 from medallion.gold.references import bindable_sql, parse_references
 from medallion.security.hardening import config_sql
 from medallion.security.sandbox import SandboxError
 from medallion.security.sandbox_config import analyse_pipeline
 from medallion.security.sql_safety import UnsafeSqlError, check_expression, check_query
-from medallion.sql import error_summary
 
 __all__ = ["SILVER_PLACEHOLDER", "pipeline_expressions", "validate_pipeline_sql", "validate_gold_sql", "validate_gold_table"]
 

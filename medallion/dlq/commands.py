@@ -316,7 +316,7 @@ def log_run(
         table=silver.dlq, ended_at=utc_now(), error=None if error is None else str(error),
         tables_written=[f"silver/{silver.table}", f"silver/{silver.dlq}"],
     )
-    write_run_log(spark, env.audit_path, [record])
+    write_run_log(spark, env.run_log_path, [record])
     observe.layer_ended(spark, env, pipeline, record)
     observe.run_ended(spark, env, run.run_id, [pipeline], [record])
     if error is not None:

@@ -48,7 +48,7 @@ from medallion.delta_table import (
     find_commit,
     latest_version,
 )
-from medallion.errors import RunError
+from medallion.errors import RunError, error_summary
 from medallion.gold.plan import (
     CDF_UNAVAILABLE,
     META_KEY,
@@ -64,7 +64,7 @@ from medallion.gold.zorder import files_per_partition, zorder_decision, zorder_t
 from medallion.maintenance import optimize_zorder
 from medallion.security.hardening import config_sql
 from medallion.security.sandbox import sandboxed
-from medallion.sql import error_summary, jsonable, quote_identifier
+from medallion.sql import jsonable, quote_identifier
 
 __all__ = ["run_gold", "build_gold_table", "gold_transform", "gold_frame", "partition_predicate"]
 

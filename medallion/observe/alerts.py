@@ -75,17 +75,19 @@ def _check_findings(spark: SparkSession, env: EnvConfig, run_id: str) -> list[Fi
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
+    from medallion.checks.declared_checks import CHECK_COLUMNS as CHECKS
+
     if not DeltaTable.isDeltaTable(spark, env.checks_path):
         return []
     rows = (spark.read.format("delta").load(env.checks_path)
-            .where((F.col("run_id") == run_id) & ~F.col("passed")).collect())
+            .where((F.col(CHECKS.run_id) == run_id) & ~F.col(CHECKS.passed)).collect())
     out = []
     for r in rows:
-        text = f"{r['table']} check {r['name']} ({r['kind']}) did not pass: observed {r['observed']}, threshold {r['threshold']}"
-        dataset = str(r["table"]).split("/", 1)[-1]
-        if r["action"] == "fail":
+        text = f"{r[CHECKS.table]} check {r[CHECKS.name]} ({r[CHECKS.kind]}) did not pass: observed {r[CHECKS.observed]}, threshold {r[CHECKS.threshold]}"
+        dataset = str(r[CHECKS.table]).split("/", 1)[-1]
+        if r[CHECKS.action] == "fail":
             out.append(Finding("check_failed", dataset, text))
-        if r["kind"] == "freshness":
+        if r[CHECKS.kind] == "freshness":
             out.append(Finding("stale", dataset, f"stale data: {text}"))
     return out
 

@@ -123,7 +123,7 @@ def breaker_states(
         return {p.dataset: BreakerState(p.dataset) for p in pipelines}
     limit = config.open_after_failures
     states = {p.dataset: BreakerState(p.dataset, 0, limit) for p in pipelines}
-    runs = _runs(spark, env.audit_path, [p.dataset for p in pipelines])
+    runs = _runs(spark, env.run_log_path, [p.dataset for p in pipelines])
     for p in pipelines:
         states[p.dataset] = _count(p.dataset, fingerprint(p), runs.get(p.dataset, []), limit)
     return states
@@ -134,32 +134,33 @@ def _runs(spark: SparkSession, path: str, datasets: list[str]) -> dict[str, list
     from pyspark.sql import functions as F
 
     from medallion.audit.outcome import Status
+    from medallion.audit.run_log import RUN_LOG_COLUMNS as RUN
     from medallion.audit.run_log import read_run_log
 
     df = read_run_log(spark, path)
     if df is None:
         return {}
-    if "fingerprint" not in df.columns:  # a run log from before the breaker: no failure counts
-        df = df.withColumn("fingerprint", F.lit(None).cast("string"))
-    status, layer = F.col("status"), F.col("layer")
+    if RUN.fingerprint not in df.columns:  # a run log from before the breaker: no failure counts
+        df = df.withColumn(RUN.fingerprint, F.lit(None).cast("string"))
+    status, layer = F.col(RUN.status), F.col(RUN.layer)
     failed = status == F.lit(str(Status.FAILED))
     rows = (
-        df.where(F.col("pipeline").isin(datasets) & layer.isin([*_RUN_LAYERS, RESUME_LAYER]))
-        .groupBy("pipeline", "run_id")
+        df.where(F.col(RUN.pipeline).isin(datasets) & layer.isin([*_RUN_LAYERS, RESUME_LAYER]))
+        .groupBy(RUN.pipeline, RUN.run_id)
         .agg(
-            F.min("started_at").alias("start"),
+            F.min(RUN.started_at).alias("start"),
             F.max(failed).alias("failed"),
             F.max(layer == F.lit(RESUME_LAYER)).alias("resumed"),
             F.min(status == F.lit(str(Status.BLOCKED))).alias("only_blocked"),
-            F.max("fingerprint").alias("fingerprint"),
-            F.max(F.when(failed, F.col("error"))).alias("error"),
+            F.max(RUN.fingerprint).alias("fingerprint"),
+            F.max(F.when(failed, F.col(RUN.error))).alias("error"),
         )
-        .orderBy(F.col("start").desc(), F.col("run_id").desc())
+        .orderBy(F.col("start").desc(), F.col(RUN.run_id).desc())
         .collect()
     )
     out: dict[str, list[dict[str, object]]] = {}
     for r in rows:
-        out.setdefault(r["pipeline"], []).append(r.asDict())
+        out.setdefault(r[RUN.pipeline], []).append(r.asDict())
     return out
 
 
@@ -194,7 +195,7 @@ def resume(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig) -> Bre
         outcome, context=RunContext(new_run_id(now), now), pipeline=pipeline.dataset, environment=env.name,
         layer=RESUME_LAYER, table="circuit_breaker", ended_at=now, fingerprint=fingerprint(pipeline),
     )
-    write_run_log(spark, env.audit_path, [record])
+    write_run_log(spark, env.run_log_path, [record])
     log.info("%s: circuit breaker resumed (%s)", pipeline.dataset, state.summary())
     return state
 

@@ -21,7 +21,9 @@ from typing import Any
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
+from medallion.audit.run_log import RUN_LOG_COLUMNS as RUN
 from medallion.audit.run_log import read_run_log
+from medallion.bronze.file_log import FILE_LOG_COLUMNS as FILES
 from medallion.bronze.file_log import FileStatus
 from medallion.checks.declared_checks import read_latest
 from medallion.clock import as_utc, utc_now
@@ -88,15 +90,15 @@ def read_runs(spark: SparkSession, path: str, pipelines: Sequence[str], *, last:
     log_df = read_run_log(spark, path) if pipelines else None
     if log_df is None:
         return out
-    runs = log_df.where(F.col("pipeline").isin(list(pipelines)))
-    run_start = F.min("started_at").over(Window.partitionBy("pipeline", "run_id"))
+    runs = log_df.where(F.col(RUN.pipeline).isin(list(pipelines)))
+    run_start = F.min(RUN.started_at).over(Window.partitionBy(RUN.pipeline, RUN.run_id))
     ranked = runs.withColumn("_run_start", run_start)
     ranked = ranked.withColumn(
         "_run_rank",
-        F.dense_rank().over(Window.partitionBy("pipeline").orderBy(F.col("_run_start").desc(), F.col("run_id").desc())),
+        F.dense_rank().over(Window.partitionBy(RUN.pipeline).orderBy(F.col("_run_start").desc(), F.col(RUN.run_id).desc())),
     ).withColumn(
         "_layer_rank",
-        F.row_number().over(Window.partitionBy("pipeline", "layer").orderBy(F.col("started_at").desc(), F.col("run_id").desc())),
+        F.row_number().over(Window.partitionBy(RUN.pipeline, RUN.layer).orderBy(F.col(RUN.started_at).desc(), F.col(RUN.run_id).desc())),
     )
     kept = ranked.where((F.col("_run_rank") <= F.lit(last)) | (F.col("_layer_rank") == 1))
     for row in kept.drop("_run_start", "_run_rank", "_layer_rank").collect():
@@ -231,16 +233,16 @@ def _read_quarantined_files(spark: SparkSession, env: EnvConfig, pipeline: Pipel
     bronze_path = env.table_path("bronze", pipeline.bronze.table)
     df = (
         spark.read.format("delta").load(env.files_path)
-        .where((F.col("bronze_table") == F.lit(bronze_path)) & (F.col("status") == F.lit(str(FileStatus.UNREADABLE))))
-        .orderBy(F.col("recorded_at").desc())
+        .where((F.col(FILES.bronze_table) == F.lit(bronze_path)) & (F.col(FILES.status) == F.lit(str(FileStatus.UNREADABLE))))
+        .orderBy(F.col(FILES.recorded_at).desc())
     )
     return [
         QuarantinedFile(
-            path=safe_text(r["path"], 300),
-            size=safe_text(r["size"]),
-            error=safe_text(r["error"], 600),
-            run_id=safe_text(r["run_id"]),
-            at=safe_text(r["recorded_at"]),
+            path=safe_text(r[FILES.path], 300),
+            size=safe_text(r[FILES.size]),
+            error=safe_text(r[FILES.error], 600),
+            run_id=safe_text(r[FILES.run_id]),
+            at=safe_text(r[FILES.recorded_at]),
         )
         for r in df.limit(20).collect()
     ]
@@ -268,8 +270,8 @@ def build_report(
     """
     from medallion.report.lake_gather import lake_views
 
-    has_log = _is_delta(spark, env.audit_path)
-    by_pipeline = read_runs(spark, env.audit_path, [p.dataset for p in pipelines], last=runs)
+    has_log = _is_delta(spark, env.run_log_path)
+    by_pipeline = read_runs(spark, env.run_log_path, [p.dataset for p in pipelines], last=runs)
     now = now or utc_now()
     lake = lake_views(spark, env, pipelines, now=now)
     datasets = []

@@ -18,7 +18,9 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from medallion.audit.outcome import Status
+from medallion.audit.run_log import RUN_LOG_COLUMNS as RUN
 from medallion.audit.run_log import read_run_log
+from medallion.bronze.file_log import FILE_LOG_COLUMNS as FILES
 from medallion.bronze.file_log import FileStatus
 from medallion.clock import as_utc
 from medallion.columns import DLQ_STATUS
@@ -87,16 +89,16 @@ def silver_changed_at(spark: SparkSession, path: str) -> datetime | None:
     return _ms(_snapshot(spark, path).timestamp())
 
 
-def last_work(spark: SparkSession, audit_path: str, pipelines: Sequence[str]) -> dict[str, dict[str, LayerRun]]:
+def last_work(spark: SparkSession, run_log_path: str, pipelines: Sequence[str]) -> dict[str, dict[str, LayerRun]]:
     """Per pipeline and layer, the latest run-log record that ``succeeded`` (committed something)."""
     out: dict[str, dict[str, LayerRun]] = {p: {} for p in pipelines}
-    runs = read_run_log(spark, audit_path) if pipelines else None
+    runs = read_run_log(spark, run_log_path) if pipelines else None
     if runs is None:
         return out
-    newest = Window.partitionBy("pipeline", "layer").orderBy(F.col("started_at").desc(), F.col("run_id").desc())
+    newest = Window.partitionBy(RUN.pipeline, RUN.layer).orderBy(F.col(RUN.started_at).desc(), F.col(RUN.run_id).desc())
     worked = (
-        runs.where(F.col("pipeline").isin(list(pipelines)) & (F.col("status") == F.lit(str(Status.SUCCEEDED)))
-                   & (F.col("layer") != F.lit(RESUME_LAYER)))
+        runs.where(F.col(RUN.pipeline).isin(list(pipelines)) & (F.col(RUN.status) == F.lit(str(Status.SUCCEEDED)))
+                   & (F.col(RUN.layer) != F.lit(RESUME_LAYER)))
         .withColumn("_n", F.row_number().over(newest))
         .where(F.col("_n") == 1)
         .drop("_n")
@@ -123,18 +125,18 @@ def _newest_ingested(spark: SparkSession, env: EnvConfig, pipeline: PipelineConf
     bronze = env.table_path("bronze", pipeline.bronze.table)
     newest = (
         spark.read.format("delta").load(env.files_path)
-        .where((F.col("bronze_table") == F.lit(bronze)) & (F.col("status") == F.lit(str(FileStatus.INGESTED))))
-        .orderBy(F.col("modified_ms").desc_nulls_last(), F.col("recorded_at").desc())
-        .select("path", "modified_ms", "recorded_at")
+        .where((F.col(FILES.bronze_table) == F.lit(bronze)) & (F.col(FILES.status) == F.lit(str(FileStatus.INGESTED))))
+        .orderBy(F.col(FILES.modified_ms).desc_nulls_last(), F.col(FILES.recorded_at).desc())
+        .select(FILES.path, FILES.modified_ms, FILES.recorded_at)
         .limit(1)
         .collect()
     )
     if not newest:
         return None, None, None
     r = newest[0]
-    ingested = as_utc(r["recorded_at"]) if r["recorded_at"] is not None else None
-    arrived = _ms(r["modified_ms"]) if r["modified_ms"] else ingested
-    return safe_text(short_path(r["path"]), 200), arrived, ingested
+    ingested = as_utc(r[FILES.recorded_at]) if r[FILES.recorded_at] is not None else None
+    arrived = _ms(r[FILES.modified_ms]) if r[FILES.modified_ms] else ingested
+    return safe_text(short_path(r[FILES.path]), 200), arrived, ingested
 
 
 def lake_views(
@@ -142,7 +144,7 @@ def lake_views(
 ) -> dict[str, LakeView]:
     """The lake's state of each pipeline (see :mod:`medallion.report.lake`)."""
     names = [p.dataset for p in pipelines]
-    work = last_work(spark, env.audit_path, names)
+    work = last_work(spark, env.run_log_path, names)
     breakers = breaker_states(spark, env, pipelines) if env.circuit_breaker is not None else {}
     out = {}
     for p in pipelines:

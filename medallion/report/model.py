@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from medallion.audit.accounting import Identity, accounting_identity
 from medallion.audit.outcome import COUNT_FIELDS, LayerOutcome
+from medallion.audit.run_log import RUN_LOG_COLUMNS as RUN
 from medallion.clock import as_utc
 
 if TYPE_CHECKING:
@@ -81,25 +82,25 @@ class LayerRun:
     def from_row(cls, row: Mapping[str, Any]) -> LayerRun:
         """A record from a run-log row (a ``Row.asDict()``); columns a newer run log adds are ignored,
         columns an older one lacks default to 0 / None."""
-        details = row.get("details")
+        details = row.get(RUN.details)
         if isinstance(details, str):
             try:
                 details = json.loads(details)
             except ValueError:
                 details = {}
-        started = row.get("started_at")
+        started = row.get(RUN.started_at)
         counts = {f.name: _int(row.get(f.name)) for f in COUNT_FIELDS if f.name not in _VERSIONS}
         counts.update({name: row.get(name) for name in _VERSIONS})
         return cls(
-            run_id=str(row["run_id"]),
-            pipeline=str(row.get("pipeline") or ""),
-            layer=str(row.get("layer") or ""),
-            table=str(row.get("table") or ""),
-            status=str(row.get("status") or "unknown"),
+            run_id=str(row[RUN.run_id]),
+            pipeline=str(row.get(RUN.pipeline) or ""),
+            layer=str(row.get(RUN.layer) or ""),
+            table=str(row.get(RUN.table) or ""),
+            status=str(row.get(RUN.status) or "unknown"),
             counts=LayerOutcome(**counts),
             started_at=as_utc(started) if isinstance(started, datetime) else None,
-            duration_seconds=float(row["duration_seconds"]) if row.get("duration_seconds") is not None else None,
-            error=row.get("error"),
+            duration_seconds=float(row[RUN.duration_seconds]) if row.get(RUN.duration_seconds) is not None else None,
+            error=row.get(RUN.error),
             details=details if isinstance(details, dict) else {},
         )
 

@@ -33,8 +33,8 @@ from pyspark.sql import functions as F
 from medallion.audit.outcome import LayerOutcome
 from medallion.columns import CORRUPT_RECORD, FAILED_RULES, QUARANTINED, SOURCE_STRUCT, WARNED
 from medallion.config import Expectation, SilverConfig
-from medallion.errors import ConfigError, ExpectationFailed
-from medallion.sql import column, error_summary, quote_identifier
+from medallion.errors import ConfigError, ExpectationFailed, error_summary
+from medallion.sql import column, quote_identifier
 
 __all__ = [
     "CORRUPT_REASON",
