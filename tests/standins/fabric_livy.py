@@ -34,7 +34,6 @@ import re
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from tests.standins.synapse_livy import (
     DELTA_SUBMIT_ARGS,
@@ -146,15 +145,13 @@ class _FabricHandler(_Handler):
 
     def _dispatch(self, method: str) -> None:  # noqa: C901 - one route table
         stand_in = self.server_ref
-        parts = urlsplit(self.path)
-        stand_in.requests.append((method, parts.path))
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        fault = stand_in._fault(method, parts.path)
+        parts, query, raw, fault = self._receive(method)
         if fault is not None:
-            self._error(fault, {401: "TokenExpired", 429: "RequestBlocked"}.get(fault, "ServiceUnavailable"),
-                        f"injected by the stand-in ({fault})")
+            if fault.body is not None:
+                self._send(fault.status, fault.body)
+            else:
+                self._error(fault.status, {401: "TokenExpired", 429: "RequestBlocked"}.get(fault.status, "ServiceUnavailable"),
+                            f"injected by the stand-in ({fault.status})")
             return
         auth = self.headers.get("Authorization", "")
         problems = [_token_problem(auth, audience) for audience in (FABRIC_AUDIENCE, POWERBI_AUDIENCE)]

@@ -562,14 +562,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _dispatch(self, method: str) -> None:
-        stand_in = self.server_ref
+    def _receive(self, method: str) -> tuple[Any, dict[str, str], bytes, _Fault | None]:
+        """The request as every route needs it: the split URL (recorded), the query, the body, an injected fault."""
         parts = urlsplit(self.path)
-        stand_in.requests.append((method, parts.path))
+        self.server_ref.requests.append((method, parts.path))
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        fault = stand_in._fault(method, parts.path)
+        return parts, query, raw, self.server_ref._fault(method, parts.path)
+
+    def _dispatch(self, method: str) -> None:
+        stand_in = self.server_ref
+        parts, query, raw, fault = self._receive(method)
         if fault is not None:
             code = {401: "Unauthorized", 429: "TooManyRequests"}.get(fault.status, "ServiceUnavailable")
             self._send(fault.status, fault.body or {"code": code, "message": f"injected by the stand-in ({fault.status})"})
