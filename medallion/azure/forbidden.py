@@ -27,7 +27,8 @@ _BODY_LIMIT = 500
 
 
 def error_code(body: str, header_code: str | None = None) -> tuple[str, str]:
-    """The service's error code and message from a JSON error body (``{"error": {...}}`` or flat)."""
+    """The service's error code and message from a JSON error body (``{"error": {...}}``, flat ``code``, or
+    Fabric's flat ``errorCode``) or an XML one (storage)."""
     code, message = header_code or "", ""
     try:
         parsed: Any = json.loads(body) if body and body.strip().startswith("{") else None
@@ -35,7 +36,7 @@ def error_code(body: str, header_code: str | None = None) -> tuple[str, str]:
         parsed = None
     if isinstance(parsed, dict):
         inner = parsed.get("error") if isinstance(parsed.get("error"), dict) else parsed
-        code = str(inner.get("code") or code)
+        code = str(inner.get("code") or inner.get("errorCode") or code)
         message = str(inner.get("message") or "")
     else:
         found = re.search(r"<Code>([^<]+)</Code>", body or "")

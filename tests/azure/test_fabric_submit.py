@@ -206,6 +206,21 @@ def test_an_identity_without_a_workspace_role_gets_403_naming_the_role(fabric, c
     assert "HTTP 403" in text and "workspace role" in text
 
 
+def test_injected_faults_reach_the_client_as_the_service_would_send_them(fabric, credential, capsys, caplog) -> None:
+    """A 503 on a poll is retried to success; a 403 with the service's body names the role and quotes its code."""
+    root = _onelake_artifacts(fabric.storage_root, "faults", {"bronze_job.py": OK_JOB})
+    fabric.inject(503, 2, method="GET", path="/batches/")
+    assert run_cli(_argv(fabric, root, "bronze", "--no-ado")) == 0
+    assert _last(fabric).state == "success"
+    fabric.inject(403, 1, method="POST", path="/batches",
+                  body={"requestId": "r", "errorCode": "InsufficientPrivileges", "message": "no role"})
+    before = len(fabric.batches)
+    assert run_cli(_argv(fabric, root, "bronze", "--no-ado")) != 0
+    text = capsys.readouterr().out + caplog.text
+    assert len(fabric.batches) == before
+    assert "HTTP 403" in text and "workspace role" in text and "InsufficientPrivileges" in text
+
+
 @pytest.mark.parametrize(("path", "body", "status"), [
     (BATCHES.replace("2023-12-01", "2019-11-01-preview"), {"name": "x", "file": "f"}, 404),
     (BATCHES.replace(LH, "99999999-9999-4999-8999-999999999999"), {"name": "x", "file": "f"}, 404),
