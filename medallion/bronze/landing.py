@@ -150,6 +150,11 @@ def _assign(keys: Sequence[str], existing: Mapping[str, str]) -> dict[str, str]:
     return names
 
 
+def _without_bom(text: Column) -> Column:
+    """``text`` without a leading byte order mark (the regex only runs on the rare line that has one)."""
+    return F.when(text.startswith("\ufeff"), F.regexp_replace(text, "^\ufeff", "")).otherwise(text)
+
+
 def _is_utf8(encoding: str | None) -> bool:
     return encoding is None or encoding.lower().replace("-", "").replace("_", "") == "utf8"
 
@@ -180,10 +185,11 @@ def _read_json(spark: SparkSession, source: SourceConfig, paths: Sequence[str], 
     decoded = F.decode(raw, encoding or "UTF-8")
     # Bytes that are not valid UTF-8 do not survive a decode/encode round trip.
     valid = F.lit(True) if not _is_utf8(encoding) else F.encode(decoded, "UTF-8") == raw
-    line = F.regexp_replace(decoded, "^\ufeff", "")
-    lines = text.select(line.alias("line"), valid.alias("valid"), raw.alias("raw"), SOURCE_FILE).where(
-        F.trim("line") != ""
-    )
+    # Blank lines are dropped before anything is decoded: a line of bad bytes is not blank either way.
+    # (For UTF-8, decoding only changes bad bytes; another encoding decodes first.)
+    blank = F.trim(_without_bom(F.col("value") if _is_utf8(encoding) else decoded)) == ""
+    lines = text.where(~blank).select(_without_bom(decoded).alias("line"), valid.alias("valid"), raw.alias("raw"),
+                                      SOURCE_FILE)
 
     declared = _declared_schema(source)
     if declared is not None:
