@@ -333,6 +333,7 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
         repetition(rep)
     if runs == 0:  # a warm-up pass only
         return {"rows": rows, "warmup_only": True}
+    ceiling = json_read_ceiling(spark, meter, initial_files)
 
     source_bytes = {"bronze": landing_bytes, "silver": sizes.get("bronze"), "gold": sizes.get("silver")}
     report: dict[str, Any] = {
@@ -348,6 +349,16 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
                          "baseline_incremental": base_merge_inc[-1] if base_merge_inc else {}},
         "count_mismatches": sorted(set(checks)),
         "noop": noop,
+    }
+    cores = spark.sparkContext.defaultParallelism
+    report["bronze_throughput"] = {
+        "cores": cores,
+        "json_read_seconds": ceiling,
+        **{f"{who}_mb_s_per_core": float(f"{landing_bytes / 2**20 / seconds / cores:.3g}")
+           for who, seconds in (("json_read", ceiling),
+                                ("medallion", median([m.seconds for m in full["bronze"]["medallion"]] or [0])),
+                                ("baseline", median([m.seconds for m in full["bronze"]["baseline"]] or [0])))
+           if seconds},
     }
     for layer in LAYERS:
         entry: dict[str, Any] = {"target_ratio": TARGETS[layer]}
@@ -383,6 +394,24 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
         "python_peak_rss_mb": round(meter.python_peak_rss_bytes() / 2**20, 1),
     }
     return report
+
+
+def json_read_ceiling(spark: Any, meter: Meter, files: Sequence[Path], runs: int = 2) -> float:
+    """Seconds of Spark's own JSON read of ``files`` (every key a STRING, as bronze keeps them), parsed and
+    discarded (``noop`` sink), the faster of ``runs``: the parse ceiling bronze's throughput is compared with."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    from benchmarks.peer import source_columns
+
+    schema = StructType([StructField(c, StringType()) for c in source_columns(files)]
+                        + [StructField("_corrupt_record", StringType())])
+    paths = [str(f) for f in files]
+    seconds = []
+    for _ in range(runs):
+        m, _ = meter.time("json-read-ceiling", lambda: spark.read.schema(schema).json(paths)
+                          .write.format("noop").mode("overwrite").save())
+        seconds.append(m.seconds)
+    return round(min(seconds), 3)
 
 
 def _last_version(spark: Any, path: str) -> int:
@@ -619,6 +648,12 @@ def format_markdown(report: dict[str, Any]) -> str:
                 f"added, {mi.get('numTargetRowsCopied')} unchanged rows copied "
                 f"({_met(mi.get('rewrites_only_touched_files'))}: only files holding touched keys).",
             ]
+        bt = scale.get("bronze_throughput") or {}
+        if bt.get("json_read_mb_s_per_core"):
+            out += ["", f"Bronze throughput, landing MiB/s per core ({bt['cores']} cores): medallion "
+                        f"{bt.get('medallion_mb_s_per_core')}, baseline {bt.get('baseline_mb_s_per_core')}; Spark's own "
+                        f"JSON read of the same files, parsed and discarded: {bt['json_read_mb_s_per_core']} "
+                        f"({bt['json_read_seconds']} s, the parse ceiling)."]
         mem = scale["memory"]
         out += [
             "",

@@ -40,6 +40,9 @@ def test_harness_end_to_end(spark, tmp_path: Path) -> None:  # type: ignore[no-u
     assert merge["numTargetRowsInserted"] + merge["numTargetRowsUpdated"] > 0
     assert merge["files_holding_touched_keys"] >= 1 and isinstance(merge["rewrites_only_touched_files"], bool)
     assert scale["memory"]["jvm_heap_peak_mb"] > 0 and scale["memory"]["python_peak_rss_mb"] > 0
+    throughput = scale["bronze_throughput"]
+    assert throughput["json_read_seconds"] > 0 and throughput["medallion_mb_s_per_core"] > 0
+    assert "the parse ceiling" in format_markdown(report)
 
     # The no-op run after the incremental load: nothing new, so every layer is skipped and reads nothing.
     noop = scale["noop"]
