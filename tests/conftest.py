@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
+from parallel import assign_groups, auto_workers, shared_dir
 from tiers import TIERS, forbidden_program, tier_for
 
 from medallion.config import EnvConfig
@@ -24,8 +26,14 @@ REPO = Path(__file__).resolve().parents[1]
 NO_SPARK_HOME = "/nonexistent/the-fast-tier-starts-no-jvm"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject addopts): a worker per core for folders, in-process for named tests (parallel.py)."""
+    return auto_workers(config)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test with exactly one tier, from the closure of the fixtures it requests."""
+    """Mark every test with exactly one tier, from the closure of the fixtures it requests, and put tests that
+    share an expensive module or session fixture in one xdist group (``--dist loadgroup``; parallel.py)."""
     for item in items:
         explicit = {tier for tier in TIERS if item.get_closest_marker(tier) is not None}
         try:
@@ -34,6 +42,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid}: {err} (tiers: tests/tiers.py)") from err
         if tier not in explicit:
             item.add_marker(getattr(pytest.mark, tier))
+    tests = []
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        scopes = {name: defs[-1].scope for name, defs in info.name2fixturedefs.items() if defs} if info else {}
+        tests.append((item.nodeid.split("::")[0], scopes))
+    for item, group in zip(items, assign_groups(tests), strict=True):
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)
@@ -138,14 +154,25 @@ def lakehouse_templates(tmp_path_factory: pytest.TempPathFactory) -> LakehouseTe
 
 @pytest.fixture(scope="session")
 def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The one wheel of the session: `python -m build --wheel` on a copy of the sources (build/ and
-    *.egg-info stay out of the work tree)."""
-    source = tmp_path_factory.mktemp("source")
+    """The one wheel of the run: `python -m build --wheel` on a copy of the sources (build/ and
+    *.egg-info stay out of the work tree), built by the first xdist worker that needs it, under a lock."""
+    shared = shared_dir(tmp_path_factory, "wheel")
+    with FileLock(shared / "build.lock"):
+        out = shared / "dist"
+        built = sorted(out.glob("medallion-*.whl"))
+        if not built:
+            built = [_build_wheel(shared / "source", out)]
+    return built[0]
+
+
+def _build_wheel(source: Path, out: Path) -> Path:
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    source.mkdir()
     for name in ("setup.py", "pyproject.toml", "setup.cfg", "MANIFEST.in", "README.md"):
         if (REPO / name).exists():
             shutil.copy(REPO / name, source / name)
     shutil.copytree(REPO / "medallion", source / "medallion", ignore=shutil.ignore_patterns("__pycache__"))
-    out = tmp_path_factory.mktemp("dist")
     command = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(source)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:  # no local setuptools/wheel: let build make its isolated environment

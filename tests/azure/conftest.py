@@ -53,9 +53,16 @@ def livy_spark(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def built_deps(built_wheel: Path) -> Path:
-    """`medallion deps` for the pool's platform (pip with --platform/--only-binary, from PyPI or pip's cache)."""
+    """`medallion deps` for the pool's platform (pip with --platform/--only-binary, from PyPI or pip's cache):
+    built once per run beside the run's one wheel, by the first xdist worker that needs it, under a lock."""
+    from filelock import FileLock
+
     from medallion.azure.bundle import build_dependency_archive
 
     out = built_wheel.parent / "deps.zip"
-    build_dependency_archive(built_wheel, out)
+    with FileLock(built_wheel.parent / "deps.lock"):
+        if not out.is_file():
+            partial = out.with_name("deps.partial.zip")
+            build_dependency_archive(built_wheel, partial)
+            partial.replace(out)
     return out
