@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from filelock import FileLock
-from parallel import assign_groups, auto_workers, shared_dir
-from tiers import TIERS, forbidden_program, tier_for
+from parallel import assign_groups, auto_workers, dispatch_rank, shared_dir
+from tiers import TIERS, child_env, forbidden_program, tier_for
 
 from medallion.config import EnvConfig
 
@@ -47,9 +47,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         info = getattr(item, "_fixtureinfo", None)
         scopes = {name: defs[-1].scope for name, defs in info.name2fixturedefs.items() if defs} if info else {}
         tests.append((item.nodeid.split("::")[0], scopes))
-    for item, group in zip(items, assign_groups(tests), strict=True):
+    groups = assign_groups(tests)
+    for item, group in zip(items, groups, strict=True):
         if group is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the order xdist dispatches in (--no-loadscope-reorder); stable
+        tiers = [next(tier for tier in TIERS if item.get_closest_marker(tier) is not None) for item in items]
+        ranks = {item.nodeid: dispatch_rank(tier, group) for item, tier, group in zip(items, tiers, groups, strict=True)}
+        items.sort(key=lambda item: ranks[item.nodeid])
 
 
 @pytest.fixture(autouse=True)
@@ -188,8 +193,8 @@ def spark_submit() -> Callable[..., subprocess.CompletedProcess[str]]:
     """``spark_submit(args, cwd=..., env=...)``: runs ``spark-submit *args`` (its own JVM), output captured."""
     def run(args: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["spark-submit", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(["spark-submit", *args], cwd=cwd, env=child_env(env), capture_output=True,
+                              text=True, timeout=timeout)
     return run
 
 
@@ -201,10 +206,11 @@ class CliProcess:
 
     def run(self, argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.command(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(self.command(argv), cwd=cwd, env=child_env(env), capture_output=True, text=True,
+                              timeout=timeout)
 
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[str]:
-        return subprocess.Popen(self.command(argv), text=True, **kwargs)
+        return subprocess.Popen(self.command(argv), text=True, **{**kwargs, "env": child_env(kwargs.get("env"))})
 
 
 @pytest.fixture
@@ -219,5 +225,5 @@ def jvm_subprocess() -> Callable[..., subprocess.CompletedProcess[str]]:
     def run(script: Path, *args: str, timeout: float = 300, cwd: Path | None = None,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout,
-                              cwd=cwd, env=env)
+                              cwd=cwd, env=child_env(env))
     return run

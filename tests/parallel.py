@@ -7,6 +7,9 @@
   per run (the wheel, the dependency archive) is built there under a ``filelock.FileLock``.
 * :func:`group_for` — the ``xdist_group`` of a test: tests that share an expensive non-function fixture run
   on one worker, so it is built once per run, not once per worker.
+* :func:`dispatch_rank` — the order xdist hands work out in (pyproject: ``--no-loadscope-reorder``): longest
+  first, as far as the tier tells (own JVMs, then shared-fixture groups, then Spark tests, then fast ones),
+  so no spark-submit starts while the other worker has nothing left to do.
 """
 from __future__ import annotations
 
@@ -94,3 +97,16 @@ def assign_groups(tests: Sequence[tuple[str, Mapping[str, str]]]) -> list[str | 
               if group is not None and group != module}
     return [joined.get(module, group) if group == module else group
             for (module, _), group in zip(tests, groups, strict=True)]
+
+
+# the tiers' expected lengths, longest first: a slow test starts JVMs of its own (up to minutes), a group holds
+# several tests and builds a shared state, a spark test runs layers on the shared session, a fast one takes ms
+_RANKS = {"slow": 0, "group": 1, "spark": 2, "fast": 3}
+
+
+def dispatch_rank(tier: str, group: str | None) -> int:
+    """Where a test goes in the order xdist dispatches work units (a group is one unit): smaller first. A slow
+    test ranks first even when grouped (its group follows it); otherwise a grouped test ranks as a group."""
+    if tier == "slow":
+        return _RANKS["slow"]
+    return _RANKS["group"] if group is not None else _RANKS[tier]

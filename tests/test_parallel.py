@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from parallel import SESSION_GROUPS, assign_groups, auto_workers, group_for, shared_dir
+from parallel import SESSION_GROUPS, assign_groups, auto_workers, dispatch_rank, group_for, shared_dir
 
 
 def _config(tmp_path: Path, *args: str) -> pytest.Config:
@@ -70,3 +70,15 @@ def test_the_shared_folder_is_the_runs_basetemp_for_every_worker(tmp_path_factor
     assert shared_dir(tmp_path_factory, "probe-shared") == expected and expected.is_dir()
     if worker:  # under xdist this worker's basetemp is <run basetemp>/<worker id>
         assert base.name == f"popen-{worker}"
+
+
+def test_work_is_dispatched_longest_first_as_far_as_the_tier_tells() -> None:
+    tests = [("fast", None), ("spark", None), ("spark", "sample-lakehouse"), ("slow", None), ("slow", "mod"),
+             ("fast", "mod")]
+    order = sorted(tests, key=lambda test: dispatch_rank(*test))  # stable, as conftest sorts the items
+    assert order == [("slow", None), ("slow", "mod"), ("spark", "sample-lakehouse"), ("fast", "mod"),
+                     ("spark", None), ("fast", None)]
+
+
+def test_the_suite_dispatches_in_the_order_conftest_gives(request: pytest.FixtureRequest) -> None:
+    assert request.config.getoption("loadscopereorder") is False  # pyproject: --no-loadscope-reorder

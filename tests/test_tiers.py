@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from tiers import SLOW_FIXTURES, TIERS, forbidden_program, tier_for
+from tiers import SHORT_LIVED_JVM_OPTS, SLOW_FIXTURES, TIERS, child_env, forbidden_program, tier_for
 
 # fixture closures as pytest computes them for real tests in this suite
 PROTOCOL_TEST = {"livy", "submit_env", "capsys", "tmp_path_factory", "monkeypatch", "_tier_guard", "request"}
@@ -73,3 +73,14 @@ def test_every_collected_test_has_exactly_one_tier(request: pytest.FixtureReques
         assert len(tiers) == 1, (item.nodeid, tiers)
         if set(getattr(item, "fixturenames", ())) & SLOW_FIXTURES:
             assert tiers == ["slow"], item.nodeid
+
+
+def test_a_slow_tier_child_jvm_gets_c1_only_beside_the_options_it_already_has(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPARK_SUBMIT_OPTS", "-Dfoo=1")
+    inherited = child_env()
+    assert inherited["SPARK_SUBMIT_OPTS"] == f"-Dfoo=1 {SHORT_LIVED_JVM_OPTS}"
+    assert child_env(inherited)["SPARK_SUBMIT_OPTS"] == inherited["SPARK_SUBMIT_OPTS"]  # added once
+    given = {"PATH": "/bin", "SECRET": "s"}
+    assert child_env(given) == {"PATH": "/bin", "SECRET": "s", "SPARK_SUBMIT_OPTS": SHORT_LIVED_JVM_OPTS}
+    assert "SPARK_SUBMIT_OPTS" not in given  # the caller's dict is not changed

@@ -466,6 +466,8 @@ class SynapseLivyStandIn:
                if not k.startswith(("PYSPARK_", "PYTEST_", "VIRTUAL_ENV")) and k not in ("PYTHONPATH", "PYTHONHOME")}
         env["PYSPARK_PYTHON"] = self.python
         env["PYSPARK_DRIVER_PYTHON"] = self.python
+        # a local batch's JVM is short-lived: C1 only (tests/tiers.py SHORT_LIVED_JVM_OPTS: speed, not behaviour)
+        env.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1")
         env.update(self.env)
         prefix = "spark.yarn.appMasterEnv."
         for key, value in (request.get("conf") or {}).items():
