@@ -50,7 +50,10 @@ log = logging.getLogger("benchmarks.run")
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = ("bronze", "silver", "gold")
-TARGETS = {"bronze": 1.10, "silver": 1.25, "gold": 1.20, "incremental_fraction": 0.10, "source_scans": 1.0,
+# issue 24's targets: per layer vs bare Spark; incremental 1 % as a fraction of the full run (silver's with
+# deletion vectors, gold's for a partition_by gold, see BENCHMARKS.md); the rest from issue 12
+TARGETS = {"bronze": 1.30, "silver": 1.30, "gold": 1.20,
+           "incremental_fraction": {"bronze": 0.15, "silver": 0.25, "gold": 0.25}, "source_scans": 1.0,
            "noop_seconds": 3.0, "noop_config_sql_seconds": 0.5}
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)  # the injected clock of every medallion run
 
@@ -370,7 +373,7 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
             entry["ratio_met"] = entry["ratio"] <= TARGETS[layer]
             entry["one_scan_met"] = entry["medallion"].get("scan_equivalents", 0) <= TARGETS["source_scans"] + 0.05
         report["layers"][layer] = entry
-        ientry: dict[str, Any] = {"target_fraction": TARGETS["incremental_fraction"]}
+        ientry: dict[str, Any] = {"target_fraction": TARGETS["incremental_fraction"][layer]}
         for who in ("medallion", "baseline"):
             ms = inc[layer][who]
             if ms and full[layer][who]:
@@ -380,7 +383,7 @@ def run_scale(spark: Any, pipeline: Any, rows: int, work: Path, *, runs: int = 3
             else:
                 ientry[who] = None
         if ientry.get("medallion"):
-            ientry["fraction_met"] = ientry["medallion"]["fraction_of_full"] <= TARGETS["incremental_fraction"]
+            ientry["fraction_met"] = ientry["medallion"]["fraction_of_full"] <= ientry["target_fraction"]
         report["incremental"][layer] = ientry
     mi = report["silver_merge"]["incremental"]
     if mi:
