@@ -41,6 +41,7 @@ __all__ = [
     "Commit",
     "latest_version",
     "committed_txn_version",
+    "protocol_reader_version",
     "read_change_feed",
     "create_table",
     "append_idempotent",
@@ -121,6 +122,14 @@ def latest_version(spark: SparkSession, path: str) -> int:
     """The latest committed version of the Delta table at ``path`` (-1 when there is none)."""
     try:
         return int(_snapshot(spark, path).version())
+    except Py4JError as err:
+        raise RunError(f"cannot read the Delta log of {path}: {type(err).__name__}") from err
+
+
+def protocol_reader_version(spark: SparkSession, path: str) -> int:
+    """The ``minReaderVersion`` of the latest snapshot of the Delta table at ``path`` (no Spark job)."""
+    try:
+        return int(_snapshot(spark, path).protocol().minReaderVersion())
     except Py4JError as err:
         raise RunError(f"cannot read the Delta log of {path}: {type(err).__name__}") from err
 

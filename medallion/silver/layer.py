@@ -61,7 +61,7 @@ from medallion.silver.deletes import record_tombstones, with_tombstones
 from medallion.silver.expectations import batch_outcome, enforce_limits, quality_aggregates
 from medallion.silver.merge import merge_into
 from medallion.silver.plan import BronzeRange, plan_range, read_bronze_changes
-from medallion.silver.prepare import letters_only, merge_spec, prepare
+from medallion.silver.prepare import merge_spec, prepare
 from medallion.silver.scd2 import write_history
 from medallion.sql import quote_identifier
 
@@ -171,7 +171,7 @@ def _run_silver(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, r
     # Spark's columnar cache without compression (84 -> 93 MiB at 1M rows, silver ~13 % faster: BENCHMARKS.md)
     with session_conf(spark, _BATCH_SETTINGS):
         bronze = read_bronze_changes(spark, bronze_path, batch.start, batch.end)
-        prepared = bronze.transform(prepare(silver, run_id=run.run_id, now=run.now)).transform(letters_only)
+        prepared = bronze.transform(prepare(silver, run_id=run.run_id, now=run.now, letters_only=True))
         sandboxed(prepared, "silver", [bronze], per_row=True)  # the analysed plan, before any write
         prepared.persist(StorageLevel.MEMORY_AND_DISK)
         try:

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from medallion.columns import BRONZE_VERSION, CHANGE_TYPE, COMMIT_TIMESTAMP, COMMIT_VERSION
+from medallion.delta_appends import read_appended
 from medallion.delta_table import read_change_feed
 from medallion.errors import RunError
 
@@ -59,7 +60,12 @@ def plan_range(latest: int, *, applied: int | None, dead_lettered: int | None) -
 
 
 def read_bronze_changes(spark: SparkSession, path: str, start: int, end: int) -> DataFrame:
-    """Rows appended to bronze in versions ``start..end``, with ``_bronze_version`` (their commit)."""
+    """Rows appended to bronze in versions ``start..end``, with ``_bronze_version`` (their commit): the
+    added files read directly when the range only appended (:func:`~medallion.delta_appends.read_appended`,
+    the usual case), else bronze's change data feed."""
+    appended = read_appended(spark, path, start, end)
+    if appended is not None:
+        return appended.withColumnRenamed(COMMIT_VERSION, BRONZE_VERSION)
     changes = read_change_feed(spark, path, start, end)
     inserted = changes.where(F.col(CHANGE_TYPE) == F.lit("insert"))
     return inserted.drop(CHANGE_TYPE, COMMIT_TIMESTAMP).withColumnRenamed(COMMIT_VERSION, BRONZE_VERSION)
