@@ -18,7 +18,9 @@ the shortcut could differ from Delta's reader:
 
 Columns come from the table's schema at the range's last version; a file written before a column
 was added reads it as null, as Delta's reader does. Partition values come from each file's ``add``
-action, never from directory names.
+action, never from directory names. Unlike Delta's reader, which takes file sizes from the log, Spark
+looks each named file up once before reading it (a HEAD request on ADLS): cheap for silver's usual
+batch of one bronze version and a few files, and bounded by :data:`MAX_SCANS` for a long catch-up.
 
 Example:
     >>> rows = read_appended(spark, "/lake/bronze/orders", 5, 7)   # None: read the change feed
