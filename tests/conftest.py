@@ -34,6 +34,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test with exactly one tier, from the closure of the fixtures it requests, and put tests that
     share an expensive module or session fixture in one xdist group (``--dist loadgroup``; parallel.py)."""
+    tiers = []
     for item in items:
         explicit = {tier for tier in TIERS if item.get_closest_marker(tier) is not None}
         try:
@@ -42,6 +43,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid}: {err} (tiers: tests/tiers.py)") from err
         if tier not in explicit:
             item.add_marker(getattr(pytest.mark, tier))
+        tiers.append(tier)
     tests = []
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
@@ -52,7 +54,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if group is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
     if os.environ.get("PYTEST_XDIST_WORKER"):  # the order xdist dispatches in (--no-loadscope-reorder); stable
-        tiers = [next(tier for tier in TIERS if item.get_closest_marker(tier) is not None) for item in items]
         ranks = {item.nodeid: dispatch_rank(tier, group) for item, tier, group in zip(items, tiers, groups, strict=True)}
         items.sort(key=lambda item: ranks[item.nodeid])
 

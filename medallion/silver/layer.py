@@ -72,7 +72,8 @@ log = logging.getLogger(__name__)
 _TABLE_PROPERTIES = {"delta.enableChangeDataFeed": "true"}
 _DELETION_VECTORS = "delta.enableDeletionVectors"
 # While a batch runs: casts that fail give null (the contract, whatever the session's ANSI setting); the
-# persisted batch is cached without the columnar cache's compression encoders (read back within seconds).
+# batch, persisted once and read three times within seconds, is cached without the columnar cache's
+# compression (84 -> 93 MiB at 1M rows, silver ~13 % faster: BENCHMARKS.md).
 _BATCH_SETTINGS = {"spark.sql.ansi.enabled": "false", "spark.sql.inMemoryColumnarStorage.compressed": "false"}
 
 
@@ -167,8 +168,6 @@ def _run_silver(spark: SparkSession, env: EnvConfig, pipeline: PipelineConfig, r
         return LayerOutcome(status=Status.SKIPPED, source_version=batch.end, details=details)
     hook("planned")
 
-    # _BATCH_SETTINGS: no ANSI casts; the batch, persisted once and read three times within seconds, in
-    # Spark's columnar cache without compression (84 -> 93 MiB at 1M rows, silver ~13 % faster: BENCHMARKS.md)
     with session_conf(spark, _BATCH_SETTINGS):
         bronze = read_bronze_changes(spark, bronze_path, batch.start, batch.end)
         prepared = bronze.transform(prepare(silver, run_id=run.run_id, now=run.now, letters_only=True))

@@ -59,6 +59,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.standins.adls_dfs import local_path
+from tests.tiers import SHORT_LIVED_JVM_OPTS
 
 __all__ = ["SynapseLivyStandIn", "DELTA_SUBMIT_ARGS", "LOCAL_SUBMIT_ARGS", "pool_python", "SYNAPSE_AUDIENCE"]
 
@@ -466,8 +467,7 @@ class SynapseLivyStandIn:
                if not k.startswith(("PYSPARK_", "PYTEST_", "VIRTUAL_ENV")) and k not in ("PYTHONPATH", "PYTHONHOME")}
         env["PYSPARK_PYTHON"] = self.python
         env["PYSPARK_DRIVER_PYTHON"] = self.python
-        # a local batch's JVM is short-lived: C1 only (tests/tiers.py SHORT_LIVED_JVM_OPTS: speed, not behaviour)
-        env.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1")
+        env.setdefault("SPARK_SUBMIT_OPTS", SHORT_LIVED_JVM_OPTS)  # a local batch's JVM is short-lived: C1 only
         env.update(self.env)
         prefix = "spark.yarn.appMasterEnv."
         for key, value in (request.get("conf") or {}).items():
