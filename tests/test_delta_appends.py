@@ -71,6 +71,19 @@ def test_partition_values_come_from_the_log_whatever_they_hold(spark, tmp_path):
     assert direct.count() == 8
 
 
+def test_a_shallow_clone_whose_log_names_the_source_files_by_absolute_path_reads_them(spark, tmp_path):
+    source, clone = str(tmp_path / "src"), str(tmp_path / "clone")
+    _append(spark, source, [(1, "a", DAY1), (2, "b", DAY2)])
+    spark.sql(f"CREATE TABLE delta.`{clone}` SHALLOW CLONE delta.`{source}`")  # e.g. a test lake cloned from prod
+    _append(spark, clone, [(3, "c", DAY1)])
+
+    direct = read_appended(spark, clone, 0, 1)
+
+    assert direct is not None
+    assert_df_equality(direct, _change_feed(spark, clone, 0, 1), ignore_row_order=True, ignore_nullable=True)
+    assert direct.count() == 3
+
+
 def test_a_path_spark_would_read_as_a_glob_is_left_to_the_change_feed(spark, tmp_path):
     path = str(tmp_path / "t")
     _append(spark, path, [(1, "{x}")], "id BIGINT, p STRING", partition_by="p")  # Spark leaves "}" unescaped
